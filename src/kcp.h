@@ -1,0 +1,110 @@
+/* kcp.h — our KCP ARQ engine (stream mode).
+ *
+ * Pure: no sockets, no clock reads, no globals, no logging. The caller passes
+ * the time in milliseconds (a wrapping uint32_t, compared with signed
+ * differences) and receives outgoing datagram payloads through a callback.
+ * Memory is bounded by the windows: at most sndwnd segments in flight plus a
+ * send queue of at most sndwnd segments, and at most rcvwnd segments held on
+ * the receive side (the advertised window shrinks while the reader lags).
+ *
+ * Wire format of a segment (docs/PROTOCOL.md): 24-byte header, little-endian
+ *   conv u32 | cmd u8 | frg u8 | wnd u16 | ts u32 | sn u32 | una u32 | len u32
+ * followed by len bytes of payload. Several segments may share a datagram.
+ */
+#ifndef KCPTUN_KCP_H
+#define KCPTUN_KCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KCP_HEADER_SIZE 24
+
+/* Segment commands. */
+enum kcp_cmd {
+	KCP_CMD_PUSH = 81, /* data */
+	KCP_CMD_ACK = 82,  /* acknowledges one sn (ts echoes the sender's) */
+	KCP_CMD_WASK = 83, /* window probe: "tell me your window" */
+	KCP_CMD_WINS = 84, /* window tell */
+};
+
+struct kcp;
+
+/* Receives one datagram payload of at most `mtu` bytes holding one or more
+ * encoded segments. `buf` is valid only during the call. */
+typedef void (*kcp_output_fn)(const unsigned char *buf, size_t len,
+			      void *user);
+
+struct kcp_config {
+	uint32_t mtu;       /* bytes per output call incl. headers, >= 64 */
+	uint32_t sndwnd;    /* send window, segments, >= 1 */
+	uint32_t rcvwnd;    /* receive window, segments, >= 1 */
+	bool nodelay;       /* minimum RTO 30 ms (else 100 ms), gentler backoff */
+	uint32_t interval;  /* ms: longest delay of an ack; timer granularity */
+	uint32_t resend;    /* fast retransmit after this many skips; 0 = off */
+	bool nc;            /* true: no congestion window (window = min(snd, rmt)) */
+	uint32_t dead_link; /* retransmissions of one segment => link is dead */
+};
+
+/* Fill `cfg` with the engine's defaults. */
+void kcp_config_default(struct kcp_config *cfg);
+
+/* Returns NULL on allocation failure or an invalid config. The engine owns
+ * nothing of the caller's; `user` is passed back to `output`. */
+struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
+		    kcp_output_fn output, void *user);
+/* NULL-safe. */
+void kcp_free(struct kcp *kcp);
+
+/* Feed one received datagram payload (all its segments). Segments for another
+ * conv, or malformed bytes, stop processing: returns -1 (what came before is
+ * kept); 0 on success. Never reads past `len`. Does not call `output`: the
+ * caller flushes when it has fed a batch, so acks are aggregated. */
+int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
+	      uint32_t now);
+
+/* Queue stream bytes; returns how many were accepted (0 when the send queue
+ * is full: stop reading the source until kcp_send_space() > 0). */
+size_t kcp_send(struct kcp *kcp, const void *data, size_t len);
+/* Bytes kcp_send() would accept now. */
+size_t kcp_send_space(const struct kcp *kcp);
+/* Bytes queued or in flight and not yet acknowledged. */
+size_t kcp_unacked(const struct kcp *kcp);
+
+/* Copy up to `len` in-order received bytes out; returns the count (0 when
+ * nothing is ready). Reading reopens the advertised window. */
+size_t kcp_recv(struct kcp *kcp, void *buf, size_t len);
+/* In-order bytes ready for kcp_recv(). */
+size_t kcp_readable(const struct kcp *kcp);
+
+/* Send everything that is due at `now`: pending acks, window probes or
+ * tells, new data the windows allow, retransmissions whose RTO expired and
+ * fast retransmissions. Safe to call at any time, as often as wanted. */
+void kcp_flush(struct kcp *kcp, uint32_t now);
+
+/* Absolute time at which kcp_flush() next has work to do; `now` when work is
+ * already due. When idle (nothing to send, retransmit or probe) returns
+ * now + 0x7fffffff / 2 or later, so the caller may sleep. */
+uint32_t kcp_next_deadline(const struct kcp *kcp, uint32_t now);
+
+/* True once a segment was retransmitted dead_link times without an ack. */
+bool kcp_is_dead(const struct kcp *kcp);
+
+uint32_t kcp_conv(const struct kcp *kcp);
+
+/* Read the conv of the first segment in a datagram; false if too short. */
+bool kcp_peek_conv(const unsigned char *data, size_t len, uint32_t *conv);
+/* True if the datagram holds a well-formed PUSH with sn 0: the first data of a
+ * conversation, which is what may open a new session on the server. */
+bool kcp_peek_opens(const unsigned char *data, size_t len);
+
+struct kcp_stats {
+	uint32_t srtt_ms, rttvar_ms, rto_ms;
+	uint32_t cwnd, snd_wnd, rcv_wnd, rmt_wnd; /* segments */
+	uint32_t inflight;                        /* segments */
+	uint64_t segs_sent, segs_retrans, segs_fast_retrans, segs_recv;
+	uint64_t bytes_sent, bytes_recv; /* payload bytes, excl. headers */
+};
+void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st);
+
+#endif
