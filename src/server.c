@@ -1,0 +1,506 @@
+#include "server.h"
+
+#include "conf.h"
+#include "crypto.h"
+#include "kcp.h"
+#include "packet.h"
+#include "session.h"
+#include "util/addr.h"
+#include "util/clock.h"
+#include "util/convmap.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <ev.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Retransmissions of one segment before a conversation is declared dead.
+ * With RTO backoff this is tens of seconds on a bad link; random loss of
+ * 10% makes a false alarm a 1e-12 event. */
+#define DEAD_LINK 12
+/* Resets answered per second for unknown conversations: enough to close
+ * every stale session quickly after a restart, too few to be an amplifier. */
+#define RESET_RATE 200
+
+struct server {
+	struct ev_loop *loop;
+	const struct config *conf;
+	struct crypto *crypto;
+	struct kcp_config kcfg;
+	struct session_env env;
+	struct convmap sessions;
+	struct session *dirty;
+
+	int listen_fd; /* client mode */
+	ev_io w_accept;
+	ev_timer w_resolve; /* client mode: DDNS follow-up */
+	ev_timer w_stats;
+
+	ev_tstamp last_rx; /* any authentic datagram from the peer */
+	ev_tstamp reset_window;
+	unsigned reset_count;
+	uint64_t drop_malformed, drop_unknown, drop_moved, drop_replayed_open;
+};
+
+/* ---- sockets ----------------------------------------------------------- */
+
+static void set_buf(int fd, int opt, int size)
+{
+	if (size > 0) {
+		(void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
+	}
+}
+
+static int udp_socket(const struct config *c, const union sockaddr_any *bind_to,
+		      int family, char *err, size_t errlen)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "udp socket: %s", strerror(errno));
+		return -1;
+	}
+	int on = 1, off = 0;
+	if (family == AF_INET6) {
+		/* A wildcard "::" also takes IPv4 where the host allows. */
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
+				 sizeof(off));
+	}
+	if (c->udp.reuseport) {
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+	}
+	set_buf(fd, SO_SNDBUF, c->udp.sndbuf);
+	set_buf(fd, SO_RCVBUF, c->udp.rcvbuf);
+	if (c->netdev != NULL &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->netdev,
+		       (socklen_t)strlen(c->netdev)) < 0) {
+		snprintf(err, errlen, "\"netdev\": cannot bind to %s: %s",
+			 c->netdev, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (bind_to != NULL &&
+	    bind(fd, &bind_to->sa, addr_len(bind_to)) < 0) {
+		char a[ADDR_STRLEN];
+		snprintf(err, errlen, "udp bind %s: %s",
+			 addr_format(bind_to, a, sizeof(a)), strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int tcp_listener(const struct config *c, const union sockaddr_any *at,
+			char *err, size_t errlen)
+{
+	char a[ADDR_STRLEN];
+	int fd = socket(at->sa.sa_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "tcp socket: %s", strerror(errno));
+		return -1;
+	}
+	int on = 1, off = 0;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (c->tcp.reuseport) {
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+	}
+	if (at->sa.sa_family == AF_INET6) {
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off,
+				 sizeof(off));
+	}
+	if (bind(fd, &at->sa, addr_len(at)) < 0 || listen(fd, 1024) < 0) {
+		snprintf(err, errlen, "\"listen\": %s: %s",
+			 addr_format(at, a, sizeof(a)), strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static uint32_t new_conv(struct server *srv)
+{
+	for (;;) {
+		uint32_t conv = 0;
+		if (getrandom(&conv, sizeof(conv), 0) != sizeof(conv)) {
+			conv = (uint32_t)rand() * 2654435761u ^
+			       clock_mono_ms();
+		}
+		if (conv != 0 && convmap_get(&srv->sessions, conv) == NULL) {
+			return conv;
+		}
+	}
+}
+
+static void on_finished(void *ctx, struct session *s)
+{
+	struct server *srv = ctx;
+	convmap_del(&srv->sessions, session_conv(s));
+	session_free(s);
+}
+
+static bool reset_allowed(struct server *srv)
+{
+	const ev_tstamp now = ev_now(srv->loop);
+	if (now - srv->reset_window >= 1.0) {
+		srv->reset_window = now;
+		srv->reset_count = 0;
+	}
+	return srv->reset_count++ < RESET_RATE;
+}
+
+static uint32_t read_u32le(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static void deliver_ctrl(struct server *srv, const union sockaddr_any *from,
+			 const unsigned char *data, size_t len)
+{
+	if (len < CTRL_RESET_SIZE || data[4] != CTRL_RESET) {
+		srv->drop_malformed++;
+		return;
+	}
+	struct session *s = convmap_get(&srv->sessions, read_u32le(data + 5));
+	if (s == NULL) {
+		return;
+	}
+	if (srv->crypto == NULL && !addr_equal(from, session_peer(s))) {
+		/* Without authentication only the session's own peer may
+		 * end it. */
+		srv->drop_moved++;
+		return;
+	}
+	session_on_reset(s, (data[9] & 1) != 0);
+}
+
+static void deliver(void *ctx, const union sockaddr_any *from,
+		    unsigned char *data, size_t len, uint64_t sent_ms)
+{
+	struct server *srv = ctx;
+	uint32_t conv;
+	if (!kcp_peek_conv(data, len, &conv)) {
+		srv->drop_malformed++;
+		return;
+	}
+	srv->last_rx = ev_now(srv->loop);
+	if (conv == 0) {
+		deliver_ctrl(srv, from, data, len);
+		return;
+	}
+	struct session *s = convmap_get(&srv->sessions, conv);
+	if (s == NULL && srv->conf->mode == MODE_SERVER &&
+	    kcp_peek_opens(data, len)) {
+		/* A replay of a dial sealed before this process started must
+		 * not open anything: the replay filter of that run is gone. */
+		if (srv->crypto != NULL && sent_ms < srv->env.start_ms) {
+			srv->drop_replayed_open++;
+			return;
+		}
+		s = session_new_server(&srv->env, conv, from);
+		if (s == NULL || !convmap_put(&srv->sessions, conv, s)) {
+			LOG_RL(LOG_LVL_ERROR, "out of memory for a new session");
+			session_free(s);
+			return;
+		}
+		char a[ADDR_STRLEN];
+		LOGV("[server %08x] opened by %s", conv,
+		     addr_format(from, a, sizeof(a)));
+	}
+	if (s == NULL) {
+		srv->drop_unknown++;
+		if (reset_allowed(srv)) {
+			session_send_reset(&srv->env, conv, from);
+		}
+		return;
+	}
+	if (session_is_tombstone(s) && !reset_allowed(srv)) {
+		return;
+	}
+	if (srv->crypto == NULL && !addr_equal(from, session_peer(s))) {
+		/* Roaming needs authentication: in plaintext mode a datagram
+		 * from another address could be anyone's (docs/PROTOCOL.md). */
+		srv->drop_moved++;
+		return;
+	}
+	session_input(s, from, data, len);
+	session_mark_dirty(s, &srv->dirty);
+}
+
+static void batch_done(void *ctx)
+{
+	struct server *srv = ctx;
+	struct session *s;
+	while ((s = session_pop_dirty(&srv->dirty)) != NULL) {
+		session_flush(s);
+	}
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct server *srv = w->data;
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(srv->listen_fd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED) {
+				LOG_RL(LOG_LVL_ERROR, "accept: %s",
+				       strerror(errno));
+			}
+			return;
+		}
+		uint32_t conv = new_conv(srv);
+		struct session *s = session_new_client(&srv->env, conv, fd);
+		if (s == NULL || !convmap_put(&srv->sessions, conv, s)) {
+			LOG_RL(LOG_LVL_ERROR, "out of memory for a new session");
+			session_free(s);
+			continue;
+		}
+		LOGV("[client %08x] accepted", conv);
+	}
+}
+
+/* ---- DDNS -------------------------------------------------------------- */
+
+/* Client: if the server has been silent while we have sessions, its name
+ * may point elsewhere now (dynamic DNS): resolve again and follow. */
+static void resolve_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct server *srv = w->data;
+	const ev_tstamp silence = ev_now(loop) - srv->last_rx;
+	if (srv->sessions.count == 0 || silence < w->repeat) {
+		return;
+	}
+	union sockaddr_any addr;
+	char err[256], a[ADDR_STRLEN], b[ADDR_STRLEN];
+	if (!addr_resolve(srv->conf->udp_connect, SOCK_DGRAM, false, &addr,
+			  err, sizeof(err))) {
+		LOG_RL(LOG_LVL_ERROR, "udp_connect: %s", err);
+		return;
+	}
+	if (addr_equal(&addr, &srv->env.server_addr)) {
+		return;
+	}
+	if (addr.sa.sa_family != srv->env.server_addr.sa.sa_family) {
+		/* Our socket speaks one family: make one for the other. */
+		int fd = udp_socket(srv->conf, NULL, addr.sa.sa_family, err,
+				    sizeof(err));
+		if (fd < 0) {
+			LOGE("%s", err);
+			return;
+		}
+		struct packet_hooks hooks = {deliver, batch_done, srv};
+		struct packet_io *p = packet_new(loop, fd, srv->crypto,
+						 (size_t)srv->conf->kcp.mtu,
+						 &hooks);
+		if (p == NULL) {
+			close(fd);
+			return;
+		}
+		packet_free(srv->env.pkt);
+		srv->env.pkt = p;
+	}
+	LOGI("server address changed: %s -> %s",
+	     addr_format(&srv->env.server_addr, a, sizeof(a)),
+	     addr_format(&addr, b, sizeof(b)));
+	srv->env.server_addr = addr;
+}
+
+/* ---- life -------------------------------------------------------------- */
+
+static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	const struct server *srv = w->data;
+	if (LOG_ENABLED(LOG_LVL_VERBOSE)) {
+		server_log_stats(srv);
+	}
+}
+
+void server_log_stats(const struct server *srv)
+{
+	const struct packet_stats *p = packet_get_stats(srv->env.pkt);
+	const struct session_counters *c = &srv->env.counters;
+	LOGI("sessions: %zu live, %" PRIu64 " opened, %" PRIu64
+	     " closed, %" PRIu64 " reset, %" PRIu64 " dead, %" PRIu64
+	     " idle, %" PRIu64 " connect failures",
+	     srv->sessions.count, c->opened, c->closed_ok, c->closed_reset,
+	     c->dead_link, c->idle_timeout, c->connect_failed);
+	LOGI("datagrams: rx %" PRIu64 " (%" PRIu64 " B), tx %" PRIu64
+	     " (%" PRIu64 " B); dropped: bad tag %" PRIu64 ", replay %" PRIu64
+	     ", stale %" PRIu64 ", short %" PRIu64 ", truncated %" PRIu64
+	     ", malformed %" PRIu64 ", unknown session %" PRIu64
+	     ", send queue full %" PRIu64 ", replayed dial %" PRIu64
+	     ", wrong source %" PRIu64,
+	     p->rx_datagrams, p->rx_bytes, p->tx_datagrams, p->tx_bytes,
+	     p->drop_badtag, p->drop_replay, p->drop_stale, p->drop_short,
+	     p->drop_truncated, srv->drop_malformed, srv->drop_unknown,
+	     p->drop_txfull, srv->drop_replayed_open, srv->drop_moved);
+}
+
+static bool setup_crypto(struct server *srv, char *err, size_t errlen)
+{
+	const struct config *c = srv->conf;
+	if (c->method == NULL || strcmp(c->method, "none") == 0) {
+		LOGW("encryption is off (\"method\": \"none\"): anyone who can "
+		     "reach the UDP port can use or disturb the tunnel");
+		return true;
+	}
+	srv->crypto = crypto_new(c->method, c->psk, c->password, err, errlen);
+	return srv->crypto != NULL;
+}
+
+struct server *server_new(struct ev_loop *loop, const struct config *conf,
+			  char *err, size_t errlen)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	srv->loop = loop;
+	srv->conf = conf;
+	srv->listen_fd = -1;
+	convmap_init(&srv->sessions);
+	if (!setup_crypto(srv, err, errlen)) {
+		goto fail;
+	}
+
+	int fd = -1;
+	union sockaddr_any addr;
+	if (conf->mode == MODE_CLIENT) {
+		if (!addr_resolve(conf->udp_connect, SOCK_DGRAM, false,
+				  &srv->env.server_addr, err, errlen) ||
+		    !addr_resolve(conf->listen, SOCK_STREAM, true, &addr, err,
+				  errlen)) {
+			goto fail;
+		}
+		fd = udp_socket(conf, NULL, srv->env.server_addr.sa.sa_family,
+				err, errlen);
+		if (fd < 0) {
+			goto fail;
+		}
+		srv->listen_fd = tcp_listener(conf, &addr, err, errlen);
+		if (srv->listen_fd < 0) {
+			close(fd);
+			goto fail;
+		}
+	} else if (conf->mode == MODE_SERVER) {
+		if (!addr_resolve(conf->udp_bind, SOCK_DGRAM, true, &addr, err,
+				  errlen) ||
+		    !addr_resolve(conf->connect, SOCK_STREAM, false,
+				  &srv->env.upstream, err, errlen)) {
+			goto fail;
+		}
+		fd = udp_socket(conf, &addr, addr.sa.sa_family, err, errlen);
+		if (fd < 0) {
+			goto fail;
+		}
+	} else {
+		snprintf(err, errlen,
+			 "this mode (rendezvous / peer) is not implemented yet");
+		goto fail;
+	}
+
+	struct packet_hooks hooks = {deliver, batch_done, srv};
+	srv->env.pkt = packet_new(loop, fd, srv->crypto, (size_t)conf->kcp.mtu,
+				  &hooks);
+	if (srv->env.pkt == NULL) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+
+	kcp_config_default(&srv->kcfg);
+	srv->kcfg.mtu = (uint32_t)packet_payload_max(srv->env.pkt);
+	srv->kcfg.sndwnd = (uint32_t)conf->kcp.sndwnd;
+	srv->kcfg.rcvwnd = (uint32_t)conf->kcp.rcvwnd;
+	srv->kcfg.nodelay = conf->kcp.nodelay != 0;
+	srv->kcfg.interval = (uint32_t)conf->kcp.interval;
+	srv->kcfg.resend = (uint32_t)conf->kcp.resend;
+	srv->kcfg.nc = conf->kcp.nc != 0;
+	srv->kcfg.dead_link = DEAD_LINK;
+
+	srv->env.loop = loop;
+	srv->env.conf = conf;
+	srv->env.kcfg = &srv->kcfg;
+	srv->env.start_ms = clock_wall_ms();
+	srv->env.on_finished = on_finished;
+	srv->env.ctx = srv;
+	srv->last_rx = ev_now(loop);
+
+	if (srv->listen_fd >= 0) {
+		ev_io_init(&srv->w_accept, accept_cb, srv->listen_fd, EV_READ);
+		srv->w_accept.data = srv;
+		ev_io_start(loop, &srv->w_accept);
+		const double every = conf->keepalive > 0 ? conf->keepalive : 30;
+		ev_timer_init(&srv->w_resolve, resolve_cb, every, every);
+		srv->w_resolve.data = srv;
+		ev_timer_start(loop, &srv->w_resolve);
+	}
+	ev_timer_init(&srv->w_stats, stats_cb, 60.0, 60.0);
+	srv->w_stats.data = srv;
+	ev_timer_start(loop, &srv->w_stats);
+	return srv;
+fail:
+	server_free(srv);
+	return NULL;
+}
+
+static void abort_one(uint32_t conv, void *value, void *ctx)
+{
+	(void)conv;
+	(void)ctx;
+	session_abort(value);
+}
+
+void server_shutdown(struct server *srv)
+{
+	if (srv->listen_fd >= 0) {
+		ev_io_stop(srv->loop, &srv->w_accept);
+	}
+	convmap_foreach(&srv->sessions, abort_one, NULL);
+	if (srv->env.pkt != NULL) {
+		packet_flush(srv->env.pkt);
+	}
+}
+
+static void free_one(uint32_t conv, void *value, void *ctx)
+{
+	(void)conv;
+	(void)ctx;
+	session_free(value);
+}
+
+void server_free(struct server *srv)
+{
+	if (srv == NULL) {
+		return;
+	}
+	convmap_foreach(&srv->sessions, free_one, NULL);
+	convmap_destroy(&srv->sessions);
+	if (srv->listen_fd >= 0) {
+		ev_io_stop(srv->loop, &srv->w_accept);
+		ev_timer_stop(srv->loop, &srv->w_resolve);
+		close(srv->listen_fd);
+	}
+	ev_timer_stop(srv->loop, &srv->w_stats);
+	packet_free(srv->env.pkt);
+	crypto_free(srv->crypto);
+	free(srv);
+}
