@@ -1,0 +1,851 @@
+/* kcp.c — our KCP ARQ engine (stream mode), written from the protocol's
+ * public description. See kcp.h for the contract and docs/PROTOCOL.md for the
+ * wire format.
+ *
+ * Data structures, chosen so that the steady state costs O(1) per segment:
+ *  - Send side: one ring indexed by sn. [snd_una, snd_nxt) is in flight (a
+ *    NULL slot was acknowledged selectively), [snd_nxt, snd_end) is queued and
+ *    not yet sent. Both spans are at most sndwnd long, so the ring holds
+ *    2 * sndwnd slots (rounded to a power of two for masking).
+ *  - Receive side: one ring indexed by sn covering [rcv_read, rcv_read +
+ *    rcvwnd). [rcv_read, rcv_nxt) is ready for the reader; beyond rcv_nxt are
+ *    out-of-order segments. Insertion and the in-order walk are O(1).
+ *  - The earliest retransmission deadline is tracked as a lower bound, so a
+ *    flush scans the in-flight span only when something may be due.
+ */
+#include "kcp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RTO_INITIAL 500u   /* before the first RTT sample */
+#define RTO_MIN_NODELAY 30u
+#define RTO_MIN_NORMAL 100u
+#define RTO_MAX 60000u
+#define PROBE_MIN 100u     /* first window probe not before this */
+#define PROBE_MAX 4000u    /* probe backoff cap */
+#define IDLE_WAIT 0x3fffffffu
+#define FREE_LIST_MAX 128u /* spare segment buffers kept for reuse */
+#define WND_LIMIT 32768u   /* windows must fit the u16 wnd field */
+
+struct seg {
+	struct seg *next; /* free list link */
+	uint32_t sn;
+	uint32_t ts;       /* time of the latest transmission */
+	uint32_t resendts; /* retransmit deadline */
+	uint32_t rto;      /* this segment's (backed off) RTO */
+	uint32_t xmit;     /* transmissions so far */
+	uint32_t fastack;  /* later segments acked since our transmission */
+	uint32_t len, cap;
+	bool fast; /* fast retransmit due at the next flush */
+	/* Header room then payload: a full segment is output in place. */
+	unsigned char buf[];
+};
+
+struct ack {
+	uint32_t sn, ts;
+};
+
+struct kcp {
+	uint32_t conv, mss;
+	struct kcp_config cfg;
+	kcp_output_fn output;
+	void *user;
+
+	/* send side */
+	struct seg **snd_ring;
+	uint32_t snd_mask;
+	uint32_t snd_una, snd_nxt, snd_end;
+	uint32_t flight_live; /* unacked segments in [snd_una, snd_nxt) */
+	size_t snd_bytes;     /* payload queued or in flight, unacked */
+	uint32_t rmt_wnd, rmt_una;
+	uint32_t cwnd, ssthresh, ca_acc, recover;
+	bool recovering;
+	bool resend_set; /* resend_min is meaningful */
+	uint32_t resend_min; /* <= every in-flight deadline */
+	bool fast_pending;
+	bool dead;
+	bool probe_armed;
+	uint32_t probe_ts, probe_wait;
+
+	/* RTT estimator (RFC 6298), scaled: srtt8 = 8 * SRTT, rttvar4 = 4 *
+	 * RTTVAR, so the 1/8 and 1/4 gains keep their precision in ms. */
+	bool rtt_valid;
+	uint32_t srtt8, rttvar4, rto, rto_min;
+
+	/* receive side */
+	struct seg **rcv_ring;
+	uint32_t rcv_mask;
+	uint32_t rcv_read, rcv_nxt, rcv_ooo, rcv_off;
+	size_t rcv_bytes;
+	uint32_t last_adv; /* window in the last segment we emitted */
+	bool tell_pending; /* WINS due at the next flush */
+
+	struct ack *acks;
+	uint32_t ack_n, ack_cap;
+
+	struct seg *free_list;
+	uint32_t free_n;
+	unsigned char *obuf;
+	size_t olen;
+
+	uint64_t segs_sent, segs_retrans, segs_fast_retrans, segs_recv;
+	uint64_t bytes_sent, bytes_recv;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static inline bool before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static inline bool after_eq(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) >= 0;
+}
+
+static inline uint32_t umin(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+static inline uint32_t umax(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+static inline uint32_t get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline void put32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+struct hdr {
+	uint32_t conv, ts, sn, una, len;
+	uint8_t cmd;
+	uint16_t wnd;
+};
+
+static void hdr_encode(unsigned char *p, const struct hdr *h)
+{
+	put32(p, h->conv);
+	p[4] = h->cmd;
+	p[5] = 0; /* frg: stream mode */
+	p[6] = (unsigned char)h->wnd;
+	p[7] = (unsigned char)(h->wnd >> 8);
+	put32(p + 8, h->ts);
+	put32(p + 12, h->sn);
+	put32(p + 16, h->una);
+	put32(p + 20, h->len);
+}
+
+/* Decodes the header at p (len bytes available). Returns false if the
+ * header is truncated, its payload runs past the end or the cmd is unknown. */
+static bool hdr_decode(const unsigned char *p, size_t len, struct hdr *h)
+{
+	if (len < KCP_HEADER_SIZE)
+		return false;
+	h->conv = get32(p);
+	h->cmd = p[4];
+	h->wnd = (uint16_t)(p[6] | p[7] << 8);
+	h->ts = get32(p + 8);
+	h->sn = get32(p + 12);
+	h->una = get32(p + 16);
+	h->len = get32(p + 20);
+	if (h->len > len - KCP_HEADER_SIZE)
+		return false;
+	return h->cmd >= KCP_CMD_PUSH && h->cmd <= KCP_CMD_WINS;
+}
+
+static struct seg *seg_alloc(struct kcp *kcp, uint32_t cap)
+{
+	struct seg *s;
+	if (cap <= kcp->mss && kcp->free_list != NULL) {
+		s = kcp->free_list;
+		kcp->free_list = s->next;
+		kcp->free_n--;
+	} else {
+		cap = umax(cap, kcp->mss);
+		s = malloc(sizeof(*s) + KCP_HEADER_SIZE + cap);
+		if (s == NULL)
+			return NULL;
+		s->cap = cap;
+	}
+	s->len = 0;
+	s->xmit = 0;
+	s->fastack = 0;
+	s->fast = false;
+	return s;
+}
+
+static void seg_free(struct kcp *kcp, struct seg *s)
+{
+	if (s->cap == kcp->mss && kcp->free_n < FREE_LIST_MAX) {
+		s->next = kcp->free_list;
+		kcp->free_list = s;
+		kcp->free_n++;
+	} else {
+		free(s);
+	}
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+void kcp_config_default(struct kcp_config *cfg)
+{
+	cfg->mtu = 1400;
+	cfg->sndwnd = 1024;
+	cfg->rcvwnd = 1024;
+	cfg->nodelay = true;
+	cfg->interval = 10;
+	cfg->resend = 2;
+	cfg->nc = true;
+	cfg->dead_link = 20;
+}
+
+static bool config_valid(const struct kcp_config *c)
+{
+	return c->mtu >= 64 && c->mtu <= 65535 && c->sndwnd >= 1 &&
+	       c->sndwnd <= WND_LIMIT && c->rcvwnd >= 1 &&
+	       c->rcvwnd <= WND_LIMIT && c->interval <= 10000 &&
+	       c->dead_link >= 1;
+}
+
+struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
+		    kcp_output_fn output, void *user)
+{
+	if (cfg == NULL || output == NULL || !config_valid(cfg))
+		return NULL;
+	struct kcp *kcp = calloc(1, sizeof(*kcp));
+	if (kcp == NULL)
+		return NULL;
+	kcp->conv = conv;
+	kcp->cfg = *cfg;
+	kcp->mss = cfg->mtu - KCP_HEADER_SIZE;
+	kcp->output = output;
+	kcp->user = user;
+	uint32_t sn = pow2_at_least(2 * cfg->sndwnd);
+	uint32_t rn = pow2_at_least(cfg->rcvwnd);
+	kcp->snd_mask = sn - 1;
+	kcp->rcv_mask = rn - 1;
+	/* Room for one ack per segment of two full windows between flushes;
+	 * beyond that acks are dropped and una or a retransmit covers them. */
+	kcp->ack_cap = 2 * cfg->rcvwnd + 16;
+	kcp->snd_ring = calloc(sn, sizeof(*kcp->snd_ring));
+	kcp->rcv_ring = calloc(rn, sizeof(*kcp->rcv_ring));
+	kcp->acks = malloc(kcp->ack_cap * sizeof(*kcp->acks));
+	kcp->obuf = malloc(cfg->mtu);
+	if (!kcp->snd_ring || !kcp->rcv_ring || !kcp->acks || !kcp->obuf) {
+		kcp_free(kcp);
+		return NULL;
+	}
+	/* Assume a symmetric configuration until the peer tells its window. */
+	kcp->rmt_wnd = cfg->rcvwnd;
+	kcp->cwnd = 1;
+	kcp->ssthresh = cfg->sndwnd;
+	kcp->rto = RTO_INITIAL;
+	kcp->rto_min = cfg->nodelay ? RTO_MIN_NODELAY : RTO_MIN_NORMAL;
+	kcp->last_adv = cfg->rcvwnd;
+	return kcp;
+}
+
+void kcp_free(struct kcp *kcp)
+{
+	if (kcp == NULL)
+		return;
+	if (kcp->snd_ring != NULL) {
+		for (uint32_t sn = kcp->snd_una; sn != kcp->snd_end; sn++)
+			free(kcp->snd_ring[sn & kcp->snd_mask]);
+	}
+	if (kcp->rcv_ring != NULL) {
+		for (uint32_t i = 0; i <= kcp->rcv_mask; i++)
+			free(kcp->rcv_ring[i]);
+	}
+	while (kcp->free_list != NULL) {
+		struct seg *s = kcp->free_list;
+		kcp->free_list = s->next;
+		free(s);
+	}
+	free(kcp->snd_ring);
+	free(kcp->rcv_ring);
+	free(kcp->acks);
+	free(kcp->obuf);
+	free(kcp);
+}
+
+uint32_t kcp_conv(const struct kcp *kcp)
+{
+	return kcp->conv;
+}
+
+bool kcp_is_dead(const struct kcp *kcp)
+{
+	return kcp->dead;
+}
+
+/* ---- send queue --------------------------------------------------------- */
+
+size_t kcp_send(struct kcp *kcp, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t done = 0;
+	/* Stream mode: top up the queued (not yet sent) tail segment first, so
+	 * small writes coalesce into full segments. */
+	if (len > 0 && kcp->snd_end != kcp->snd_nxt) {
+		struct seg *t = kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
+		size_t n = kcp->mss - t->len;
+		if (n > len)
+			n = len;
+		memcpy(t->buf + KCP_HEADER_SIZE + t->len, p, n);
+		t->len += (uint32_t)n;
+		done = n;
+	}
+	while (done < len && kcp->snd_end - kcp->snd_nxt < kcp->cfg.sndwnd) {
+		struct seg *s = seg_alloc(kcp, kcp->mss);
+		if (s == NULL)
+			break;
+		size_t n = len - done;
+		if (n > kcp->mss)
+			n = kcp->mss;
+		memcpy(s->buf + KCP_HEADER_SIZE, p + done, n);
+		s->len = (uint32_t)n;
+		s->sn = kcp->snd_end;
+		kcp->snd_ring[kcp->snd_end & kcp->snd_mask] = s;
+		kcp->snd_end++;
+		done += n;
+	}
+	kcp->snd_bytes += done;
+	return done;
+}
+
+size_t kcp_send_space(const struct kcp *kcp)
+{
+	uint32_t queued = kcp->snd_end - kcp->snd_nxt;
+	size_t space = (size_t)(kcp->cfg.sndwnd - queued) * kcp->mss;
+	if (queued > 0) {
+		const struct seg *t =
+			kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
+		space += kcp->mss - t->len;
+	}
+	return space;
+}
+
+size_t kcp_unacked(const struct kcp *kcp)
+{
+	return kcp->snd_bytes;
+}
+
+/* ---- receive queue ------------------------------------------------------ */
+
+static uint32_t rcv_unused(const struct kcp *kcp)
+{
+	uint32_t held = (kcp->rcv_nxt - kcp->rcv_read) + kcp->rcv_ooo;
+	return held < kcp->cfg.rcvwnd ? kcp->cfg.rcvwnd - held : 0;
+}
+
+size_t kcp_recv(struct kcp *kcp, void *buf, size_t len)
+{
+	unsigned char *out = buf;
+	size_t done = 0;
+	bool freed = false;
+	while (kcp->rcv_read != kcp->rcv_nxt) {
+		uint32_t i = kcp->rcv_read & kcp->rcv_mask;
+		struct seg *s = kcp->rcv_ring[i];
+		size_t n = s->len - kcp->rcv_off;
+		if (n > len - done)
+			n = len - done;
+		memcpy(out + done, s->buf + KCP_HEADER_SIZE + kcp->rcv_off, n);
+		done += n;
+		kcp->rcv_off += (uint32_t)n;
+		if (kcp->rcv_off < s->len)
+			break; /* reader's buffer is full */
+		kcp->rcv_ring[i] = NULL;
+		seg_free(kcp, s);
+		kcp->rcv_read++;
+		kcp->rcv_off = 0;
+		freed = true;
+	}
+	kcp->rcv_bytes -= done;
+	/* The sender stops when our window closes and only probes slowly; tell
+	 * it promptly once a useful amount of room is back. Waiting for more
+	 * than one segment avoids a silly-window trickle. */
+	uint32_t small = kcp->cfg.rcvwnd / 8;
+	if (freed && kcp->last_adv <= small && rcv_unused(kcp) > small)
+		kcp->tell_pending = true;
+	return done;
+}
+
+size_t kcp_readable(const struct kcp *kcp)
+{
+	return kcp->rcv_bytes;
+}
+
+/* ---- RTT, congestion ---------------------------------------------------- */
+
+static void rtt_sample(struct kcp *kcp, uint32_t rtt)
+{
+	if (!kcp->rtt_valid) {
+		kcp->rtt_valid = true;
+		kcp->srtt8 = rtt << 3;
+		kcp->rttvar4 = rtt << 1; /* RTTVAR = R/2 */
+	} else {
+		uint32_t srtt = kcp->srtt8 >> 3;
+		uint32_t err = rtt > srtt ? rtt - srtt : srtt - rtt;
+		kcp->rttvar4 = kcp->rttvar4 - (kcp->rttvar4 >> 2) + err;
+		kcp->srtt8 = kcp->srtt8 - (kcp->srtt8 >> 3) + rtt;
+	}
+	/* RTO = SRTT + max(G, K * RTTVAR), K = 4, G = the timer interval. */
+	uint32_t rto = (kcp->srtt8 >> 3) + umax(kcp->cfg.interval, kcp->rttvar4);
+	kcp->rto = umin(umax(rto, kcp->rto_min), RTO_MAX);
+}
+
+static uint32_t backoff(const struct kcp *kcp, uint32_t rto)
+{
+	uint32_t r = kcp->cfg.nodelay ? rto + rto / 2 : rto * 2;
+	return umin(r, RTO_MAX);
+}
+
+static void cc_on_acked(struct kcp *kcp, uint32_t n)
+{
+	if (kcp->cfg.nc)
+		return;
+	/* Slow start: +1 per ack; congestion avoidance: +1 per window. */
+	while (n-- > 0 && kcp->cwnd < kcp->cfg.sndwnd) {
+		if (kcp->cwnd < kcp->ssthresh) {
+			kcp->cwnd++;
+		} else if (++kcp->ca_acc >= kcp->cwnd) {
+			kcp->ca_acc = 0;
+			kcp->cwnd++;
+		}
+	}
+}
+
+static void cc_on_loss(struct kcp *kcp, bool timeout, bool fast)
+{
+	if (kcp->cfg.nc || (!timeout && !fast))
+		return;
+	uint32_t flight = kcp->snd_nxt - kcp->snd_una;
+	if (timeout) {
+		kcp->ssthresh = umax(flight / 2, 2);
+		kcp->cwnd = 1;
+	} else if (!kcp->recovering) {
+		/* Halve once per window of data (NewReno's recovery point),
+		 * not once per lost segment. */
+		kcp->ssthresh = umax(flight / 2, 2);
+		kcp->cwnd = kcp->ssthresh;
+	} else {
+		return;
+	}
+	kcp->ca_acc = 0;
+	kcp->recovering = true;
+	kcp->recover = kcp->snd_nxt;
+}
+
+/* The one place that decides how many segments may be in flight. A pacing
+ * or rate-based controller plugs in here (and in send_next_time). */
+static uint32_t send_window(const struct kcp *kcp)
+{
+	uint32_t w = umin(kcp->cfg.sndwnd, kcp->rmt_wnd);
+	if (!kcp->cfg.nc)
+		w = umin(w, kcp->cwnd);
+	return w;
+}
+
+static bool can_send_new(const struct kcp *kcp)
+{
+	return kcp->snd_nxt != kcp->snd_end &&
+	       kcp->snd_nxt - kcp->snd_una < send_window(kcp);
+}
+
+static bool probe_needed(const struct kcp *kcp)
+{
+	return kcp->rmt_wnd == 0 && kcp->snd_nxt != kcp->snd_end;
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked)
+{
+	struct seg **slot = &kcp->snd_ring[sn & kcp->snd_mask];
+	struct seg *s = *slot;
+	if (s == NULL)
+		return;
+	*slot = NULL;
+	kcp->snd_bytes -= s->len;
+	kcp->flight_live--;
+	(*acked)++;
+	seg_free(kcp, s);
+}
+
+/* Everything below una was received by the peer. */
+static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked)
+{
+	if (!before(kcp->snd_una, una) || before(kcp->snd_nxt, una))
+		return; /* old, or acks what we never sent */
+	for (uint32_t sn = kcp->snd_una; sn != una; sn++)
+		release(kcp, sn, acked);
+	kcp->snd_una = una;
+}
+
+static void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts)
+{
+	if (kcp->ack_n < kcp->ack_cap) {
+		kcp->acks[kcp->ack_n].sn = sn;
+		kcp->acks[kcp->ack_n].ts = ts;
+		kcp->ack_n++;
+	}
+}
+
+static void process_push(struct kcp *kcp, const struct hdr *h,
+			 const unsigned char *payload)
+{
+	kcp->segs_recv++;
+	if (before(h->sn, kcp->rcv_nxt)) {
+		push_ack(kcp, h->sn, h->ts); /* duplicate: our ack was lost */
+		return;
+	}
+	if (!before(h->sn, kcp->rcv_read + kcp->cfg.rcvwnd))
+		return; /* beyond the window: no room, the sender retries */
+	struct seg **slot = &kcp->rcv_ring[h->sn & kcp->rcv_mask];
+	if (*slot == NULL) {
+		struct seg *s = seg_alloc(kcp, h->len);
+		if (s == NULL)
+			return; /* no ack: the sender retries */
+		memcpy(s->buf + KCP_HEADER_SIZE, payload, h->len);
+		s->len = h->len;
+		s->sn = h->sn;
+		*slot = s;
+		kcp->rcv_ooo++;
+		kcp->bytes_recv += h->len;
+		/* Move the in-order run to the ready span. The bound matters:
+		 * at rcv_read + rcvwnd the ring wraps onto unread data. */
+		while (kcp->rcv_nxt - kcp->rcv_read < kcp->cfg.rcvwnd) {
+			struct seg *r = kcp->rcv_ring[kcp->rcv_nxt & kcp->rcv_mask];
+			if (r == NULL)
+				break;
+			kcp->rcv_ooo--;
+			kcp->rcv_bytes += r->len;
+			kcp->rcv_nxt++;
+		}
+	}
+	push_ack(kcp, h->sn, h->ts);
+}
+
+int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
+	      uint32_t now)
+{
+	size_t off = 0;
+	int rc = 0;
+	uint32_t acked = 0;
+	bool have_max = false;
+	uint32_t max_sn = 0, max_ts = 0;
+
+	if (len == 0)
+		return -1;
+	while (off < len) {
+		struct hdr h;
+		if (!hdr_decode(data + off, len - off, &h) ||
+		    h.conv != kcp->conv) {
+			rc = -1;
+			break;
+		}
+		const unsigned char *payload = data + off + KCP_HEADER_SIZE;
+		off += KCP_HEADER_SIZE + (size_t)h.len;
+
+		/* A reordered old datagram must not reopen a window that a
+		 * newer one closed: take wnd only from segments whose una is
+		 * not older than the last one we used. */
+		if (after_eq(h.una, kcp->rmt_una)) {
+			kcp->rmt_una = h.una;
+			kcp->rmt_wnd = h.wnd;
+		}
+		process_una(kcp, h.una, &acked);
+
+		switch (h.cmd) {
+		case KCP_CMD_ACK:
+			if (!before(h.sn, kcp->snd_nxt))
+				break; /* never sent */
+			/* ts echoes one transmission, so the sample is valid
+			 * even for a retransmitted segment (no Karn needed). */
+			if (after_eq(now, h.ts) && now - h.ts <= RTO_MAX)
+				rtt_sample(kcp, now - h.ts);
+			if (after_eq(h.sn, kcp->snd_una)) {
+				release(kcp, h.sn, &acked);
+				if (!have_max || before(max_sn, h.sn)) {
+					have_max = true;
+					max_sn = h.sn;
+					max_ts = h.ts;
+				}
+			}
+			break;
+		case KCP_CMD_PUSH:
+			process_push(kcp, &h, payload);
+			break;
+		case KCP_CMD_WASK:
+			kcp->tell_pending = true;
+			break;
+		default: /* WINS: the header already carried the window */
+			break;
+		}
+	}
+
+	/* Selective acks may have closed the gap at snd_una. */
+	while (kcp->snd_una != kcp->snd_nxt &&
+	       kcp->snd_ring[kcp->snd_una & kcp->snd_mask] == NULL)
+		kcp->snd_una++;
+	if (kcp->snd_una == kcp->snd_nxt)
+		kcp->resend_set = false;
+	if (kcp->recovering && after_eq(kcp->snd_una, kcp->recover))
+		kcp->recovering = false;
+	cc_on_acked(kcp, acked);
+
+	/* Fast retransmit: count a skip for every segment below the highest
+	 * acked sn that was transmitted no later than the acked one (a segment
+	 * just retransmitted is not skipped by acks for older sends). One skip
+	 * per input call, which aggregates a datagram's acks. */
+	if (have_max && kcp->cfg.resend > 0) {
+		for (uint32_t sn = kcp->snd_una; before(sn, max_sn); sn++) {
+			struct seg *s = kcp->snd_ring[sn & kcp->snd_mask];
+			if (s == NULL || s->fast || before(max_ts, s->ts))
+				continue;
+			if (++s->fastack >= kcp->cfg.resend) {
+				s->fast = true;
+				kcp->fast_pending = true;
+			}
+		}
+	}
+	return rc;
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static void out_flush(struct kcp *kcp)
+{
+	if (kcp->olen > 0) {
+		kcp->output(kcp->obuf, kcp->olen, kcp->user);
+		kcp->olen = 0;
+	}
+}
+
+static void emit_ctl(struct kcp *kcp, struct hdr *h)
+{
+	if (kcp->olen + KCP_HEADER_SIZE > kcp->cfg.mtu)
+		out_flush(kcp);
+	h->len = 0;
+	hdr_encode(kcp->obuf + kcp->olen, h);
+	kcp->olen += KCP_HEADER_SIZE;
+}
+
+static void emit_seg(struct kcp *kcp, struct hdr *h, struct seg *s,
+		     uint32_t now)
+{
+	size_t total = KCP_HEADER_SIZE + (size_t)s->len;
+	s->ts = now;
+	s->xmit++;
+	h->cmd = KCP_CMD_PUSH;
+	h->ts = now;
+	h->sn = s->sn;
+	h->len = s->len;
+	hdr_encode(s->buf, h);
+	kcp->segs_sent++;
+	kcp->bytes_sent += s->len;
+	if (s->xmit > kcp->cfg.dead_link)
+		kcp->dead = true;
+	if (kcp->olen + total > kcp->cfg.mtu)
+		out_flush(kcp);
+	if (kcp->olen == 0 && total + KCP_HEADER_SIZE > kcp->cfg.mtu) {
+		/* Nothing could share the datagram: output in place, which
+		 * saves a copy of every full segment. */
+		kcp->output(s->buf, total, kcp->user);
+		return;
+	}
+	memcpy(kcp->obuf + kcp->olen, s->buf, total);
+	kcp->olen += total;
+}
+
+static void arm_resend(struct kcp *kcp, uint32_t t, uint32_t now)
+{
+	if (!kcp->resend_set || before(t - now, kcp->resend_min - now)) {
+		kcp->resend_min = t;
+		kcp->resend_set = true;
+	}
+}
+
+static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
+{
+	bool timeout = false, fast = false;
+	kcp->resend_set = false;
+	kcp->fast_pending = false;
+	for (uint32_t sn = kcp->snd_una; sn != kcp->snd_nxt; sn++) {
+		struct seg *s = kcp->snd_ring[sn & kcp->snd_mask];
+		if (s == NULL)
+			continue;
+		if (s->fast) {
+			s->fast = false;
+			s->fastack = 0;
+			s->resendts = now + s->rto;
+			kcp->segs_fast_retrans++;
+			fast = true;
+			emit_seg(kcp, h, s, now);
+		} else if (after_eq(now, s->resendts)) {
+			s->rto = backoff(kcp, s->rto);
+			s->resendts = now + s->rto;
+			s->fastack = 0;
+			kcp->segs_retrans++;
+			timeout = true;
+			emit_seg(kcp, h, s, now);
+		}
+		arm_resend(kcp, s->resendts, now);
+	}
+	if (timeout) /* RFC 6298 5.5: back off; the next sample undoes it */
+		kcp->rto = backoff(kcp, kcp->rto);
+	cc_on_loss(kcp, timeout, fast);
+}
+
+void kcp_flush(struct kcp *kcp, uint32_t now)
+{
+	struct hdr h = {
+		.conv = kcp->conv,
+		.wnd = (uint16_t)rcv_unused(kcp),
+		.una = kcp->rcv_nxt,
+	};
+	uint64_t sent_before = kcp->segs_sent;
+	bool emitted = kcp->ack_n > 0;
+
+	h.cmd = KCP_CMD_ACK;
+	for (uint32_t i = 0; i < kcp->ack_n; i++) {
+		h.sn = kcp->acks[i].sn;
+		h.ts = kcp->acks[i].ts;
+		emit_ctl(kcp, &h);
+	}
+	kcp->ack_n = 0;
+	h.sn = 0;
+	h.ts = now;
+
+	if (probe_needed(kcp)) {
+		if (!kcp->probe_armed) {
+			kcp->probe_armed = true;
+			kcp->probe_wait =
+				umin(umax(kcp->rto, PROBE_MIN), PROBE_MAX);
+			kcp->probe_ts = now + kcp->probe_wait;
+		} else if (after_eq(now, kcp->probe_ts)) {
+			h.cmd = KCP_CMD_WASK;
+			emit_ctl(kcp, &h);
+			emitted = true;
+			kcp->probe_wait = umin(kcp->probe_wait * 3 / 2, PROBE_MAX);
+			kcp->probe_ts = now + kcp->probe_wait;
+		}
+	} else {
+		kcp->probe_armed = false;
+	}
+	if (kcp->tell_pending) {
+		h.cmd = KCP_CMD_WINS;
+		emit_ctl(kcp, &h);
+		emitted = true;
+	}
+	kcp->tell_pending = false;
+
+	/* Holes first, then new data. */
+	if (kcp->snd_una != kcp->snd_nxt &&
+	    (kcp->fast_pending || !kcp->resend_set ||
+	     after_eq(now, kcp->resend_min)))
+		retransmit_scan(kcp, &h, now);
+	kcp->fast_pending = false;
+
+	if (can_send_new(kcp)) {
+		uint32_t limit = kcp->snd_una + send_window(kcp);
+		while (kcp->snd_nxt != kcp->snd_end &&
+		       before(kcp->snd_nxt, limit)) {
+			struct seg *s =
+				kcp->snd_ring[kcp->snd_nxt & kcp->snd_mask];
+			s->rto = kcp->rto;
+			s->resendts = now + s->rto;
+			kcp->snd_nxt++;
+			kcp->flight_live++;
+			emit_seg(kcp, &h, s, now);
+			arm_resend(kcp, s->resendts, now);
+		}
+	}
+	out_flush(kcp);
+	if (emitted || kcp->segs_sent != sent_before)
+		kcp->last_adv = h.wnd;
+}
+
+uint32_t kcp_next_deadline(const struct kcp *kcp, uint32_t now)
+{
+	if (kcp->ack_n > 0 || kcp->tell_pending || kcp->fast_pending ||
+	    can_send_new(kcp))
+		return now;
+	uint32_t wait = IDLE_WAIT;
+	if (probe_needed(kcp)) {
+		if (!kcp->probe_armed)
+			return now; /* the flush arms the probe timer */
+		if (!before(now, kcp->probe_ts))
+			return now;
+		wait = umin(wait, kcp->probe_ts - now);
+	}
+	if (kcp->snd_una != kcp->snd_nxt) {
+		if (!kcp->resend_set || !before(now, kcp->resend_min))
+			return now;
+		wait = umin(wait, kcp->resend_min - now);
+	}
+	return now + wait;
+}
+
+/* ---- peeking, stats ----------------------------------------------------- */
+
+bool kcp_peek_conv(const unsigned char *data, size_t len, uint32_t *conv)
+{
+	if (len < KCP_HEADER_SIZE)
+		return false;
+	*conv = get32(data);
+	return true;
+}
+
+bool kcp_peek_opens(const unsigned char *data, size_t len)
+{
+	size_t off = 0;
+	struct hdr h;
+	while (off < len && hdr_decode(data + off, len - off, &h)) {
+		if (h.cmd == KCP_CMD_PUSH && h.sn == 0)
+			return true;
+		off += KCP_HEADER_SIZE + (size_t)h.len;
+	}
+	return false;
+}
+
+void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->srtt_ms = kcp->srtt8 >> 3;
+	st->rttvar_ms = kcp->rttvar4 >> 2;
+	st->rto_ms = kcp->rto;
+	st->cwnd = kcp->cfg.nc ? send_window(kcp) : kcp->cwnd;
+	st->snd_wnd = kcp->cfg.sndwnd;
+	st->rcv_wnd = rcv_unused(kcp);
+	st->rmt_wnd = kcp->rmt_wnd;
+	st->inflight = kcp->flight_live;
+	st->segs_sent = kcp->segs_sent;
+	st->segs_retrans = kcp->segs_retrans;
+	st->segs_fast_retrans = kcp->segs_fast_retrans;
+	st->segs_recv = kcp->segs_recv;
+	st->bytes_sent = kcp->bytes_sent;
+	st->bytes_recv = kcp->bytes_recv;
+}

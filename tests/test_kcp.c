@@ -1,0 +1,518 @@
+/* The KCP engine over an in-memory impaired link with a fake clock: stream
+ * integrity (SHA-256) for edge sizes, each impairment alone and combined,
+ * many random seeds, flow control, dead links, RTO and fast retransmit. */
+#include "check.h"
+#include "kcp_sim.h"
+
+#include <stdio.h>
+
+static struct kcp_config cfg_default(void)
+{
+	struct kcp_config c;
+	kcp_config_default(&c);
+	return c;
+}
+
+static struct memlink_cfg link_mild(void)
+{
+	struct memlink_cfg l = {0};
+	l.delay_ms = 5;
+	return l;
+}
+
+/* Checks that hold after every run: no oversized datagram, no spin, and a
+ * bounded number of flushes (each flush must have had a reason). */
+static void check_sane(struct sim *s)
+{
+	for (int i = 0; i < 2; i++) {
+		struct sim_ep *e = &s->ep[i];
+		struct memlink_stats ls;
+		memlink_get_stats(s->link, 1 - i, &ls);
+		CHECK(e->oversize == 0);
+		CHECK(e->spins == 0);
+		/* A flush is caused by a delivery, an app action or a timer;
+		 * it never runs more often than the simulation's events. */
+		CHECK(e->flushes <= s->iterations);
+		CHECK(e->flushes <= 2 * (ls.delivered + e->datagrams) + 64);
+	}
+}
+
+/* One transfer; returns the stop reason and checks integrity if done. */
+static enum sim_stop transfer(uint64_t seed, const struct kcp_config *kc,
+			      const struct memlink_cfg *lc, uint64_t tx0,
+			      uint64_t tx1, uint64_t until, struct sim *out)
+{
+	struct sim s;
+	if (!CHECK(sim_init(&s, seed, kc, lc, tx0, tx1))) {
+		sim_free(&s);
+		return SIM_SPIN;
+	}
+	enum sim_stop r = sim_run(&s, until, false);
+	if (r == SIM_DONE)
+		CHECK(sim_streams_equal(&s));
+	check_sane(&s);
+	if (out != NULL)
+		*out = s;
+	else
+		sim_free(&s);
+	return r;
+}
+
+static void test_sizes(void)
+{
+	struct kcp_config c = cfg_default();
+	struct memlink_cfg l = link_mild();
+	uint32_t mss = c.mtu - KCP_HEADER_SIZE;
+	uint64_t sizes[] = {0, 1, mss - 1, mss, mss + 1, 1 << 20};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct sim s;
+		enum sim_stop r = transfer(i, &c, &l, sizes[i], 0, 60000, &s);
+		if (!CHECK(r == SIM_DONE))
+			fprintf(stderr, "size %llu stop %d\n",
+				(unsigned long long)sizes[i], (int)r);
+		if (sizes[i] == 0) /* nothing to say: say nothing */
+			CHECK(s.ep[0].datagrams == 0 && s.ep[1].datagrams == 0);
+		if (sizes[i] == 1 << 20)
+			CHECK(s.now < 1000); /* 1 MiB over a 10 ms RTT */
+		sim_free(&s);
+	}
+	/* Smallest mtu: 40-byte segments. */
+	c.mtu = 64;
+	c.sndwnd = c.rcvwnd = 32;
+	CHECK(transfer(99, &c, &l, 100000, 5000, 60000, NULL) == SIM_DONE);
+}
+
+static void test_64mib(void)
+{
+	struct kcp_config c = cfg_default();
+	struct memlink_cfg l = {0};
+	l.delay_ms = 2;
+	struct sim s;
+	CHECK(transfer(7, &c, &l, 64ull << 20, 0, 600000, &s) == SIM_DONE);
+	struct kcp_stats st;
+	kcp_get_stats(s.ep[0].kcp, &st);
+	CHECK(st.segs_retrans == 0); /* clean link: no spurious timeouts */
+	sim_free(&s);
+}
+
+static void test_bidirectional(void)
+{
+	struct kcp_config c = cfg_default();
+	struct memlink_cfg l = link_mild();
+	l.loss_ppm = 10000;
+	CHECK(transfer(3, &c, &l, 1 << 20, 1 << 20, 120000, NULL) ==
+	      SIM_DONE);
+}
+
+static void test_impairments(void)
+{
+	struct memlink_cfg base = link_mild();
+	struct memlink_cfg cases[6];
+	for (int i = 0; i < 6; i++)
+		cases[i] = base;
+	cases[0].loss_ppm = 50000;
+	cases[1].dup_ppm = 100000;
+	cases[2].reorder_ppm = 100000;
+	cases[3].delay_ms = 20;
+	cases[3].jitter_ms = 15;
+	cases[4].rate_bpms = 1000; /* 1 MB/s, 32 KiB queue */
+	cases[4].queue_bytes = 32768;
+	cases[5].loss_ppm = 30000;
+	cases[5].dup_ppm = 30000;
+	cases[5].reorder_ppm = 50000;
+	cases[5].delay_ms = 15;
+	cases[5].jitter_ms = 10;
+	cases[5].rate_bpms = 2000;
+	cases[5].queue_bytes = 65536;
+	for (int nc = 0; nc < 2; nc++) {
+		struct kcp_config c = cfg_default();
+		c.nc = nc;
+		c.nodelay = nc;
+		for (int i = 0; i < 6; i++) {
+			enum sim_stop r = transfer(100 + i, &c, &cases[i],
+						   300000, 60000, 600000, NULL);
+			if (!CHECK(r == SIM_DONE))
+				fprintf(stderr, "case %d nc %d stop %d\n", i,
+					nc, (int)r);
+		}
+	}
+}
+
+static void test_random_seeds(void)
+{
+	uint64_t rng = 12345;
+	for (uint64_t seed = 1; seed <= 200; seed++) {
+		struct kcp_config c = cfg_default();
+		c.mtu = 64 + (uint32_t)(memlink_rand(&rng) % 1400);
+		c.sndwnd = 1 + (uint32_t)(memlink_rand(&rng) % 64);
+		c.rcvwnd = 1 + (uint32_t)(memlink_rand(&rng) % 64);
+		c.nc = memlink_rand(&rng) & 1;
+		c.nodelay = memlink_rand(&rng) & 1;
+		c.resend = (uint32_t)(memlink_rand(&rng) % 4);
+		c.dead_link = 1000; /* loss up to 30% must not kill it */
+		struct memlink_cfg l = {0};
+		l.loss_ppm = (uint32_t)(memlink_rand(&rng) % 300000);
+		l.dup_ppm = (uint32_t)(memlink_rand(&rng) % 100000);
+		l.reorder_ppm = (uint32_t)(memlink_rand(&rng) % 200000);
+		l.delay_ms = (uint32_t)(memlink_rand(&rng) % 50);
+		l.jitter_ms = (uint32_t)(memlink_rand(&rng) % 30);
+		if (memlink_rand(&rng) & 1) {
+			l.rate_bpms = 200 + (uint32_t)(memlink_rand(&rng) % 5000);
+			l.queue_bytes = 4096 + (uint32_t)(memlink_rand(&rng) % 65536);
+		}
+		uint64_t a = memlink_rand(&rng) % 40000;
+		uint64_t b = memlink_rand(&rng) % 8000;
+		struct sim s;
+		enum sim_stop r = transfer(seed, &c, &l, a, b, 3600000, &s);
+		if (!CHECK(r == SIM_DONE))
+			fprintf(stderr,
+				"seed %llu stop %d mtu %u wnd %u/%u nc %d "
+				"loss %u rx %llu/%llu\n",
+				(unsigned long long)seed, (int)r, c.mtu,
+				c.sndwnd, c.rcvwnd, c.nc, l.loss_ppm,
+				(unsigned long long)s.ep[1].rx_done,
+				(unsigned long long)a);
+		sim_free(&s);
+	}
+}
+
+/* The reader stops; the sender fills the window and stalls; the reader
+ * resumes and the transfer finishes promptly, without waiting for a probe. */
+static void test_zero_window(void)
+{
+	struct kcp_config c = cfg_default();
+	c.sndwnd = c.rcvwnd = 32;
+	struct memlink_cfg l = link_mild();
+	struct sim s;
+	REQUIRE(sim_init(&s, 5, &c, &l, 1 << 20, 0));
+	s.ep[1].reading = false;
+	CHECK(sim_run(&s, 5000, false) == SIM_TIME);
+	struct kcp_stats st;
+	kcp_get_stats(s.ep[1].kcp, &st);
+	CHECK(st.rcv_wnd == 0);
+	kcp_get_stats(s.ep[0].kcp, &st);
+	CHECK(st.rmt_wnd == 0);
+	CHECK(kcp_send_space(s.ep[0].kcp) == 0);
+	CHECK(kcp_unacked(s.ep[0].kcp) > 0);
+	/* Drain step by step, like a slow TCP writer. */
+	s.ep[1].reading = true;
+	s.ep[1].read_limit = 1000;
+	uint64_t resumed = s.now;
+	CHECK(sim_run(&s, 60000, false) == SIM_DONE);
+	CHECK(sim_streams_equal(&s));
+	/* 1 MiB at 32 segments per 10 ms RTT is ~250 ms; a stall waiting on
+	 * probes would add seconds. */
+	CHECK(s.now - resumed < 1000);
+	check_sane(&s);
+	sim_free(&s);
+}
+
+/* Both sides are sending when the link dies: both must notice. */
+static void test_dead_link(void)
+{
+	struct kcp_config c = cfg_default();
+	c.dead_link = 10;
+	c.sndwnd = c.rcvwnd = 32; /* slow enough to still be sending */
+	struct memlink_cfg l = link_mild();
+	struct sim s;
+	REQUIRE(sim_init(&s, 9, &c, &l, 100 << 20, 100 << 20));
+	CHECK(sim_run(&s, 200, false) == SIM_TIME);
+	CHECK(!kcp_is_dead(s.ep[0].kcp) && !kcp_is_dead(s.ep[1].kcp));
+	l.dead = true;
+	memlink_set(s.link, 0, &l);
+	memlink_set(s.link, 1, &l);
+	CHECK(sim_run(&s, 3600000, true) == SIM_DEAD);
+	CHECK(kcp_is_dead(s.ep[0].kcp) && kcp_is_dead(s.ep[1].kcp));
+	printf("  dead after %llu ms (dead_link=10, nodelay)\n",
+	       (unsigned long long)(s.now - 200));
+	check_sane(&s);
+	sim_free(&s);
+}
+
+static void test_rto_grows_and_shrinks(void)
+{
+	struct kcp_config c = cfg_default();
+	c.nodelay = false;
+	struct memlink_cfg l = {0};
+	l.delay_ms = 20;
+	struct sim s;
+	struct kcp_stats st;
+	c.sndwnd = 16; /* ~550 KB/s over a 40 ms RTT: still busy at 3 s */
+	REQUIRE(sim_init(&s, 11, &c, &l, 4 << 20, 0));
+	CHECK(sim_run(&s, 300, false) == SIM_TIME);
+	kcp_get_stats(s.ep[0].kcp, &st);
+	uint32_t rto0 = st.rto_ms;
+	CHECK(st.srtt_ms >= 40 && st.srtt_ms <= 50);
+	CHECK(rto0 >= 100 && rto0 < 500);
+	struct memlink_cfg dead = l;
+	dead.dead = true;
+	memlink_set(s.link, 0, &dead);
+	CHECK(sim_run(&s, 3000, false) == SIM_TIME);
+	kcp_get_stats(s.ep[0].kcp, &st);
+	CHECK(st.rto_ms >= 4 * rto0);
+	CHECK(st.segs_retrans > 0);
+	memlink_set(s.link, 0, &l);
+	CHECK(sim_run(&s, 600000, false) == SIM_DONE);
+	CHECK(sim_streams_equal(&s));
+	kcp_get_stats(s.ep[0].kcp, &st);
+	CHECK(st.rto_ms <= rto0 + 20);
+	check_sane(&s);
+	sim_free(&s);
+}
+
+static void test_fast_retransmit(void)
+{
+	struct kcp_config c = cfg_default();
+	c.resend = 2;
+	struct memlink_cfg l = link_mild();
+	l.delay_ms = 30;
+	struct sim s;
+	REQUIRE(sim_init(&s, 13, &c, &l, 2 << 20, 0));
+	struct memlink_cfg lossy = l;
+	lossy.loss_ppm = 20000;
+	memlink_set(s.link, 0, &lossy); /* data direction only */
+	CHECK(sim_run(&s, 600000, false) == SIM_DONE);
+	CHECK(sim_streams_equal(&s));
+	struct kcp_stats st;
+	kcp_get_stats(s.ep[0].kcp, &st);
+	CHECK(st.segs_fast_retrans > 0);
+	/* Fast retransmit repairs most losses before their RTO. */
+	CHECK(st.segs_fast_retrans > st.segs_retrans);
+	printf("  fast %llu rto %llu of %llu sent\n",
+	       (unsigned long long)st.segs_fast_retrans,
+	       (unsigned long long)st.segs_retrans,
+	       (unsigned long long)st.segs_sent);
+	check_sane(&s);
+	sim_free(&s);
+
+	c.resend = 0; /* off */
+	REQUIRE(sim_init(&s, 13, &c, &lossy, 1 << 20, 0));
+	CHECK(sim_run(&s, 600000, false) == SIM_DONE);
+	kcp_get_stats(s.ep[0].kcp, &st);
+	CHECK(st.segs_fast_retrans == 0 && st.segs_retrans > 0);
+	sim_free(&s);
+}
+
+/* A reader that never reads: the receiver holds at most rcvwnd segments,
+ * the sender's queue fills and kcp_send stops accepting. */
+static void test_memory_bound(void)
+{
+	struct kcp_config c = cfg_default();
+	c.sndwnd = 64;
+	c.rcvwnd = 48;
+	uint32_t mss = c.mtu - KCP_HEADER_SIZE;
+	struct memlink_cfg l = link_mild();
+	l.reorder_ppm = 200000;
+	struct sim s;
+	REQUIRE(sim_init(&s, 17, &c, &l, 100 << 20, 0));
+	s.ep[1].reading = false;
+	CHECK(sim_run(&s, 20000, false) == SIM_TIME);
+	CHECK(kcp_readable(s.ep[1].kcp) <= (size_t)c.rcvwnd * mss);
+	CHECK(kcp_readable(s.ep[1].kcp) >= (size_t)(c.rcvwnd - 1) * mss);
+	CHECK(kcp_send_space(s.ep[0].kcp) == 0);
+	CHECK(kcp_send(s.ep[0].kcp, "x", 1) == 0);
+	CHECK(kcp_unacked(s.ep[0].kcp) <= 2 * (size_t)c.sndwnd * mss);
+	CHECK(s.ep[0].tx_acc <= (uint64_t)(2 * c.sndwnd + c.rcvwnd) * mss);
+	struct kcp_stats st;
+	kcp_get_stats(s.ep[0].kcp, &st);
+	CHECK(st.inflight <= c.sndwnd);
+	/* Probing continues at a bounded, slow pace. */
+	CHECK(s.ep[0].datagrams < 200);
+	check_sane(&s);
+	sim_free(&s);
+}
+
+static void test_congestion_window(void)
+{
+	struct kcp_config c = cfg_default();
+	c.nc = false;
+	struct memlink_cfg l = link_mild();
+	struct sim s;
+	struct kcp_stats st;
+	REQUIRE(sim_init(&s, 19, &c, &l, 8 << 20, 0));
+	sim_pump_send(&s.ep[0]);
+	kcp_flush(s.ep[0].kcp, sim_now32(&s));
+	CHECK(s.ep[0].datagrams == 1); /* slow start from one segment */
+	CHECK(sim_run(&s, 45, false) == SIM_TIME);
+	kcp_get_stats(s.ep[0].kcp, &st);
+	CHECK(st.cwnd >= 8); /* doubled per 10 ms RTT */
+	CHECK(sim_run(&s, 600000, false) == SIM_DONE);
+	CHECK(sim_streams_equal(&s));
+	sim_free(&s);
+}
+
+/* ---- direct engine tests ------------------------------------------------ */
+
+struct capture {
+	unsigned char buf[8][2048];
+	size_t len[8];
+	int n;
+};
+
+static void capture_out(const unsigned char *buf, size_t len, void *user)
+{
+	struct capture *c = user;
+	if (c->n < 8 && len <= sizeof(c->buf[0])) {
+		memcpy(c->buf[c->n], buf, len);
+		c->len[c->n] = len;
+	}
+	c->n++;
+}
+
+static void put_hdr(unsigned char *p, uint32_t conv, uint8_t cmd,
+		    uint16_t wnd, uint32_t ts, uint32_t sn, uint32_t una,
+		    uint32_t len)
+{
+	uint32_t v[6] = {conv, 0, ts, sn, una, len};
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v[0] >> (8 * i));
+	p[4] = cmd;
+	p[5] = 0;
+	p[6] = (unsigned char)wnd;
+	p[7] = (unsigned char)(wnd >> 8);
+	for (int f = 2; f < 6; f++)
+		for (int i = 0; i < 4; i++)
+			p[4 * f + i] = (unsigned char)(v[f] >> (8 * i));
+}
+
+static void test_malformed(void)
+{
+	struct kcp_config c = cfg_default();
+	struct capture cap = {0};
+	struct kcp *k = kcp_new(42, &c, capture_out, &cap);
+	REQUIRE(k != NULL);
+	unsigned char d[256] = {0};
+	char out[16];
+
+	CHECK(kcp_input(k, d, 0, 0) == -1);
+	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 0, 0, 5);
+	memcpy(d + 24, "hello", 5);
+	CHECK(kcp_input(k, d, 10, 0) == -1);  /* truncated header */
+	CHECK(kcp_input(k, d, 28, 0) == -1);  /* len beyond end */
+	CHECK(kcp_readable(k) == 0);
+	put_hdr(d, 43, KCP_CMD_PUSH, 32, 0, 0, 0, 5);
+	CHECK(kcp_input(k, d, 29, 0) == -1);  /* wrong conv */
+	put_hdr(d, 42, 99, 32, 0, 0, 0, 5);
+	CHECK(kcp_input(k, d, 29, 0) == -1);  /* unknown cmd */
+	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 0, 0, 0xffffffffu);
+	CHECK(kcp_input(k, d, 29, 0) == -1);  /* huge len */
+	CHECK(kcp_readable(k) == 0);
+
+	/* A good segment followed by garbage: kept, but -1. */
+	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 0, 0, 5);
+	memcpy(d + 24, "hello", 5);
+	put_hdr(d + 29, 42, KCP_CMD_PUSH, 32, 0, 1, 0, 100);
+	CHECK(kcp_input(k, d, 29 + 30, 0) == -1);
+	CHECK(kcp_readable(k) == 5);
+	CHECK(kcp_recv(k, out, sizeof(out)) == 5 && !memcmp(out, "hello", 5));
+	/* Trailing bytes shorter than a header. */
+	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 1, 0, 2);
+	CHECK(kcp_input(k, d, 24 + 2 + 3, 0) == -1);
+	CHECK(kcp_readable(k) == 2);
+	/* An ack for something never sent and una beyond snd_nxt: ignored. */
+	put_hdr(d, 42, KCP_CMD_ACK, 32, 0, 1000, 5000, 0);
+	CHECK(kcp_input(k, d, 24, 0) == 0);
+	CHECK(kcp_unacked(k) == 0);
+	/* Both received PUSHes and a dup get acked in one datagram. */
+	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 0, 0, 5);
+	CHECK(kcp_input(k, d, 29, 0) == 0);
+	CHECK(kcp_readable(k) == 2);
+	kcp_flush(k, 1);
+	CHECK(cap.n == 1 && cap.len[0] == 3 * 24);
+	kcp_free(k);
+	kcp_free(NULL);
+}
+
+static void test_wire_format(void)
+{
+	struct kcp_config c = cfg_default();
+	c.mtu = 200;
+	struct capture cap = {0};
+	struct kcp *k = kcp_new(0x01020304, &c, capture_out, &cap);
+	REQUIRE(k != NULL);
+	CHECK(kcp_send(k, "abc", 3) == 3);
+	CHECK(kcp_send(k, "de", 2) == 2); /* appended to the queued tail */
+	CHECK(kcp_next_deadline(k, 1000) == 1000);
+	kcp_flush(k, 1000);
+	REQUIRE(cap.n == 1);
+	static const unsigned char want[29] = {
+		4, 3, 2, 1, 81, 0, 0, 4, /* conv, PUSH, frg, wnd 1024 */
+		0xe8, 3, 0, 0,          /* ts 1000 */
+		0, 0, 0, 0, 0, 0, 0, 0, /* sn 0, una 0 */
+		5, 0, 0, 0, 'a', 'b', 'c', 'd', 'e',
+	};
+	CHECK(cap.len[0] == 29 && !memcmp(cap.buf[0], want, 29));
+	CHECK(kcp_peek_opens(cap.buf[0], cap.len[0]));
+	uint32_t conv = 0;
+	CHECK(kcp_peek_conv(cap.buf[0], cap.len[0], &conv) &&
+	      conv == 0x01020304);
+	CHECK(!kcp_peek_conv(cap.buf[0], 23, &conv));
+	CHECK(!kcp_peek_opens(cap.buf[0], 28));
+	/* In flight now; the next deadline is its retransmission. */
+	CHECK(kcp_unacked(k) == 5);
+	uint32_t d = kcp_next_deadline(k, 1000);
+	CHECK(d > 1000 && d <= 1000 + 1000);
+	/* A second send starts a new segment: the first one left. */
+	CHECK(kcp_send(k, "f", 1) == 1);
+	CHECK(kcp_send_space(k) ==
+	      (size_t)c.sndwnd * (c.mtu - KCP_HEADER_SIZE) - 1);
+	kcp_flush(k, 1001);
+	CHECK(cap.n == 2 && cap.len[1] == 25);
+	CHECK(!kcp_peek_opens(cap.buf[1], cap.len[1])); /* sn 1 */
+	/* Ack both through una in a WINS: nothing left, idle deadline. */
+	unsigned char a[24];
+	put_hdr(a, 0x01020304, KCP_CMD_WINS, 10, 0, 0, 2, 0);
+	CHECK(kcp_input(k, a, 24, 1010) == 0);
+	CHECK(kcp_unacked(k) == 0);
+	CHECK((uint32_t)(kcp_next_deadline(k, 1010) - 1010) >= 0x3fffffffu);
+	/* A WASK is answered with a WINS at once. */
+	put_hdr(a, 0x01020304, KCP_CMD_WASK, 10, 0, 0, 2, 0);
+	CHECK(kcp_input(k, a, 24, 1020) == 0);
+	CHECK(kcp_next_deadline(k, 1020) == 1020);
+	kcp_flush(k, 1020);
+	CHECK(cap.n == 3 && cap.len[2] == 24 && cap.buf[2][4] == KCP_CMD_WINS);
+	CHECK(kcp_next_deadline(k, 1020) != 1020);
+	kcp_free(k);
+}
+
+static void test_config(void)
+{
+	struct kcp_config c = cfg_default();
+	struct capture cap = {0};
+	CHECK(kcp_new(1, NULL, capture_out, &cap) == NULL);
+	CHECK(kcp_new(1, &c, NULL, &cap) == NULL);
+	c.mtu = 63;
+	CHECK(kcp_new(1, &c, capture_out, &cap) == NULL);
+	c = cfg_default();
+	c.sndwnd = 0;
+	CHECK(kcp_new(1, &c, capture_out, &cap) == NULL);
+	c = cfg_default();
+	c.rcvwnd = 70000;
+	CHECK(kcp_new(1, &c, capture_out, &cap) == NULL);
+	c = cfg_default();
+	struct kcp *k = kcp_new(7, &c, capture_out, &cap);
+	CHECK(k != NULL && kcp_conv(k) == 7 && !kcp_is_dead(k));
+	struct kcp_stats st;
+	kcp_get_stats(k, &st);
+	CHECK(st.rcv_wnd == c.rcvwnd && st.inflight == 0);
+	kcp_free(k);
+}
+
+int main(void)
+{
+	RUN(test_config);
+	RUN(test_wire_format);
+	RUN(test_malformed);
+	RUN(test_sizes);
+	RUN(test_bidirectional);
+	RUN(test_impairments);
+	RUN(test_zero_window);
+	RUN(test_memory_bound);
+	RUN(test_dead_link);
+	RUN(test_rto_grows_and_shrinks);
+	RUN(test_fast_retransmit);
+	RUN(test_congestion_window);
+	RUN(test_random_seeds);
+	RUN(test_64mib);
+	return check_exit();
+}
