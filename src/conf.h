@@ -48,12 +48,14 @@ struct config {
 
 /* Parse JSON text (comments allowed). Returns a new config, or NULL with a
  * one-line message in err ("config: \"kcp.mtu\": 99 is out of range
- * 300..1500"). `name` prefixes syntax errors (file name). */
+ * 300..9000"). `name` prefixes syntax errors (file name). */
 struct config *conf_parse(const char *text, size_t len, const char *name,
 			  char *err, size_t errlen);
 /* Read and parse a file; unreadable file -> NULL with err set. */
 struct config *conf_read(const char *path, char *err, size_t errlen);
 /* NULL-safe; wipes password and psk before freeing. */
 void conf_free(struct config *conf);
+/* "client", "server", "rendezvous", "peer" ("none" for 0), for logs. */
+const char *conf_mode_name(enum conf_mode mode);
 
 #endif
