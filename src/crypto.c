@@ -137,12 +137,6 @@ void crypto_list_methods(FILE *out)
  * so the receiver recovers the sender's time in ms by a division. */
 #define NS_PER_MS 1000000u
 
-/* Replay guard defaults: a 60 s window is the clock skew tolerated between
- * the two ends; 3 generations x 96000 entries at a 1e-6 false-positive rate
- * hold 1,035,189 bytes of filters (<= 1 MiB). docs/CRYPTO.md has the sums. */
-#define CRYPTO_REPLAY_WINDOW_MS 60000u
-#define CRYPTO_REPLAY_ENTRIES 96000u
-
 /* Password stretching: Argon2id, 3 passes over 32 MiB. ~40 ms on the
  * development machine; a small router is expected to stay well under 1 s,
  * and 32 MiB fits one with 128 MiB of RAM (docs/CRYPTO.md). */
@@ -327,7 +321,8 @@ struct crypto *crypto_new(const char *method, const char *psk,
 	/* Created at time 0: until the first datagram the window check alone
 	 * bounds what is accepted (see replay_new), and crypto_new needs no
 	 * clock. */
-	c->replay = replay_new(CRYPTO_REPLAY_ENTRIES, CRYPTO_REPLAY_WINDOW_MS, 0);
+	c->replay = replay_new(REPLAY_DEFAULT_ENTRIES,
+			       REPLAY_DEFAULT_WINDOW_MS, 0);
 	if (c->replay == NULL) {
 		set_err(err, errlen, "out of memory (replay guard)");
 		goto fail;
