@@ -38,9 +38,15 @@ size_t crypto_overhead(const struct crypto *c);
 
 /* Seal in place: buf holds len plaintext bytes and has room for
  * len + crypto_overhead(). now_ms is the wall clock (ms since the epoch).
- * Returns the sealed length. */
+ * Returns the sealed length, 0 on failure (len beyond the AEAD's limit). */
 size_t crypto_seal(struct crypto *c, unsigned char *buf, size_t len,
 		   uint64_t now_ms);
+
+/* For tests only (test vectors): seal with a caller-chosen nonce of
+ * crypto_overhead(c) - 16 bytes. Never use it on the wire: a repeated nonce
+ * breaks the AEAD. */
+size_t crypto_seal_nonce(struct crypto *c, unsigned char *buf, size_t len,
+			 const unsigned char *nonce);
 
 enum crypto_verdict {
 	CRYPTO_OK = 0,
@@ -55,7 +61,13 @@ const char *crypto_verdict_str(enum crypto_verdict v);
 /* Open in place. Authenticates first; only an authentic datagram is checked
  * against the time window and then recorded in the replay guard. On
  * CRYPTO_OK, *plain_len is the plaintext length (at buf) and *sent_ms the
- * sender's clock when it sealed the datagram. */
+ * sender's clock when it sealed the datagram (*sent_ms is also set for
+ * CRYPTO_STALE and CRYPTO_REPLAY, for logging). On any other verdict the
+ * bytes at buf are unspecified (libsodium wipes them on a bad tag).
+ * A datagram sealed by this same instance is refused as CRYPTO_REPLAY: both
+ * ends share one key, so a reflected datagram would otherwise authenticate.
+ * Each instance owns its replay guard (60 s window, <= 1 MiB); not
+ * thread-safe: one instance per event loop. */
 enum crypto_verdict crypto_open(struct crypto *c, unsigned char *buf,
 				size_t len, uint64_t now_ms, size_t *plain_len,
 				uint64_t *sent_ms);

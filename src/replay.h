@@ -6,6 +6,11 @@
  * not seen before. Generations rotate by time or when full; when one is
  * dropped early, the floor rises past every time it held, so a forgotten
  * nonce can never be accepted again. Memory is fixed at creation.
+ *
+ * Nonce layout assumed (crypto.c): bytes 0..7 a counter, bytes 8.. the
+ * sender's random instance id. Floors are kept per instance id, so a sender
+ * with a fast clock cannot lift the floor for the others; any layout is
+ * safe, only less precise.
  */
 #ifndef KCPTUN_REPLAY_H
 #define KCPTUN_REPLAY_H
@@ -16,14 +21,21 @@
 
 struct replay;
 
+/* The sizes crypto.c uses: 3 generations of 96000 nonces at a 1e-6
+ * false-positive rate hold 1,035,189 bytes (<= 1 MiB); the window is the
+ * clock skew tolerated between two ends (docs/CRYPTO.md). */
+#define REPLAY_DEFAULT_ENTRIES 96000u
+#define REPLAY_DEFAULT_WINDOW_MS 60000u
+
 enum replay_verdict {
 	REPLAY_FRESH = 0, /* accepted and recorded */
 	REPLAY_STALE,     /* time outside the window or below the floor */
 	REPLAY_SEEN,      /* already recorded (or a bloom false positive) */
 };
 
-/* entries: nonces per generation; window_ms: accepted clock skew / age.
- * now_ms: creation time, the initial floor is now_ms - window_ms. */
+/* entries: nonces per generation (at least 1000, libbloom's minimum);
+ * window_ms: accepted clock skew / age. now_ms: creation time, the initial
+ * floor is now_ms - window_ms. NULL when out of memory. */
 struct replay *replay_new(uint32_t entries, uint32_t window_ms,
 			  uint64_t now_ms);
 /* NULL-safe. */
