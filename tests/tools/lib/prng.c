@@ -56,7 +56,8 @@ bool prng_chance(struct prng *p, double prob)
 
 static uint64_t stream_word(uint64_t key, uint64_t block)
 {
-	return prng_mix(key + block * GOLDEN);
+	/* block + 1: mix(0) is 0, and seed 0 must not open with zeros. */
+	return prng_mix(key + (block + 1) * GOLDEN);
 }
 
 void prng_stream(uint64_t seed, uint64_t offset, void *buf, size_t len)

@@ -30,7 +30,7 @@ bool prng_chance(struct prng *p, double prob);
 
 /* Fills buf with len bytes of the stream named by seed, starting at byte
  * offset. Byte i of the stream is byte (i % 8) (little-endian) of
- * prng_mix(prng_mix(seed) + (i / 8) * 0x9E3779B97F4A7C15). */
+ * prng_mix(prng_mix(seed) + (i / 8 + 1) * 0x9E3779B97F4A7C15). */
 void prng_stream(uint64_t seed, uint64_t offset, void *buf, size_t len);
 
 /* The splitmix64 finaliser: a bijection with good avalanche. */
