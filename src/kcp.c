@@ -25,7 +25,6 @@
 #define PROBE_MIN 100u     /* first window probe not before this */
 #define PROBE_MAX 4000u    /* probe backoff cap */
 #define IDLE_WAIT 0x3fffffffu
-#define FREE_LIST_MAX 128u /* spare segment buffers kept for reuse */
 #define WND_LIMIT 32768u   /* windows must fit the u16 wnd field */
 
 struct seg {
@@ -84,8 +83,13 @@ struct kcp {
 	struct ack *acks;
 	uint32_t ack_n, ack_cap;
 
+	/* Spare segment buffers: glibc malloc/free of ~1.4 KiB blocks churning
+	 * a thousand at a time costs 4x the rest of the input path (heap trim
+	 * and consolidation), so freed buffers are kept, up to the windows'
+	 * worth, which the memory ceiling already allows. kcp_trim() returns
+	 * them. */
 	struct seg *free_list;
-	uint32_t free_n;
+	uint32_t free_n, free_max;
 	unsigned char *obuf;
 	size_t olen;
 
@@ -197,7 +201,7 @@ static struct seg *seg_alloc(struct kcp *kcp, uint32_t cap)
 
 static void seg_free(struct kcp *kcp, struct seg *s)
 {
-	if (s->cap == kcp->mss && kcp->free_n < FREE_LIST_MAX) {
+	if (s->cap == kcp->mss && kcp->free_n < kcp->free_max) {
 		s->next = kcp->free_list;
 		kcp->free_list = s;
 		kcp->free_n++;
@@ -248,6 +252,7 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 	/* Room for one ack per segment of two full windows between flushes;
 	 * beyond that acks are dropped and una or a retransmit covers them. */
 	kcp->ack_cap = 2 * cfg->rcvwnd + 16;
+	kcp->free_max = cfg->sndwnd + cfg->rcvwnd;
 	kcp->snd_ring = calloc(sn, sizeof(*kcp->snd_ring));
 	kcp->rcv_ring = calloc(rn, sizeof(*kcp->rcv_ring));
 	kcp->acks = malloc(kcp->ack_cap * sizeof(*kcp->acks));
@@ -278,16 +283,22 @@ void kcp_free(struct kcp *kcp)
 		for (uint32_t i = 0; i <= kcp->rcv_mask; i++)
 			free(kcp->rcv_ring[i]);
 	}
-	while (kcp->free_list != NULL) {
-		struct seg *s = kcp->free_list;
-		kcp->free_list = s->next;
-		free(s);
-	}
+	kcp_trim(kcp);
 	free(kcp->snd_ring);
 	free(kcp->rcv_ring);
 	free(kcp->acks);
 	free(kcp->obuf);
 	free(kcp);
+}
+
+void kcp_trim(struct kcp *kcp)
+{
+	while (kcp->free_list != NULL) {
+		struct seg *s = kcp->free_list;
+		kcp->free_list = s->next;
+		free(s);
+	}
+	kcp->free_n = 0;
 }
 
 uint32_t kcp_conv(const struct kcp *kcp)

@@ -55,6 +55,11 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 		    kcp_output_fn output, void *user);
 /* NULL-safe. */
 void kcp_free(struct kcp *kcp);
+/* Return the engine's cache of spare segment buffers to the allocator. The
+ * cache (at most sndwnd + rcvwnd buffers, within the memory ceiling above)
+ * saves a malloc/free per segment while data flows; call this when a
+ * session goes idle so that idle sessions hold only their fixed state. */
+void kcp_trim(struct kcp *kcp);
 
 /* Feed one received datagram payload (all its segments). Segments for another
  * conv, or malformed bytes, stop processing: returns -1 (what came before is

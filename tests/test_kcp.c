@@ -44,7 +44,10 @@ static enum sim_stop transfer(uint64_t seed, const struct kcp_config *kc,
 {
 	struct sim s;
 	if (!CHECK(sim_init(&s, seed, kc, lc, tx0, tx1))) {
-		sim_free(&s);
+		if (out != NULL)
+			*out = s;
+		else
+			sim_free(&s);
 		return SIM_SPIN;
 	}
 	enum sim_stop r = sim_run(&s, until, false);
