@@ -35,7 +35,7 @@ struct seg {
 	uint32_t rto;      /* this segment's (backed off) RTO */
 	uint32_t xmit;     /* transmissions so far */
 	uint32_t fastack;  /* later segments acked since our transmission */
-	uint32_t len, cap;
+	uint32_t len;
 	bool fast; /* fast retransmit due at the next flush */
 	/* Header room then payload: a full segment is output in place. */
 	unsigned char buf[];
@@ -178,19 +178,16 @@ static bool hdr_decode(const unsigned char *p, size_t len, struct hdr *h)
 	return h->cmd >= KCP_CMD_PUSH && h->cmd <= KCP_CMD_WINS;
 }
 
-static struct seg *seg_alloc(struct kcp *kcp, uint32_t cap)
+static struct seg *seg_alloc(struct kcp *kcp)
 {
-	struct seg *s;
-	if (cap <= kcp->mss && kcp->free_list != NULL) {
-		s = kcp->free_list;
+	struct seg *s = kcp->free_list;
+	if (s != NULL) {
 		kcp->free_list = s->next;
 		kcp->free_n--;
 	} else {
-		cap = umax(cap, kcp->mss);
-		s = malloc(sizeof(*s) + KCP_HEADER_SIZE + cap);
+		s = malloc(sizeof(*s) + KCP_HEADER_SIZE + kcp->mss);
 		if (s == NULL)
 			return NULL;
-		s->cap = cap;
 	}
 	s->len = 0;
 	s->xmit = 0;
@@ -201,7 +198,7 @@ static struct seg *seg_alloc(struct kcp *kcp, uint32_t cap)
 
 static void seg_free(struct kcp *kcp, struct seg *s)
 {
-	if (s->cap == kcp->mss && kcp->free_n < kcp->free_max) {
+	if (kcp->free_n < kcp->free_max) {
 		s->next = kcp->free_list;
 		kcp->free_list = s;
 		kcp->free_n++;
@@ -329,7 +326,7 @@ size_t kcp_send(struct kcp *kcp, const void *data, size_t len)
 		done = n;
 	}
 	while (done < len && kcp->snd_end - kcp->snd_nxt < kcp->cfg.sndwnd) {
-		struct seg *s = seg_alloc(kcp, kcp->mss);
+		struct seg *s = seg_alloc(kcp);
 		if (s == NULL)
 			break;
 		size_t n = len - done;
@@ -376,6 +373,8 @@ size_t kcp_recv(struct kcp *kcp, void *buf, size_t len)
 	unsigned char *out = buf;
 	size_t done = 0;
 	bool freed = false;
+	if (len == 0)
+		return 0;
 	while (kcp->rcv_read != kcp->rcv_nxt) {
 		uint32_t i = kcp->rcv_read & kcp->rcv_mask;
 		struct seg *s = kcp->rcv_ring[i];
@@ -508,8 +507,8 @@ static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked)
 /* Everything below una was received by the peer. */
 static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked)
 {
-	if (!before(kcp->snd_una, una) || before(kcp->snd_nxt, una))
-		return; /* old, or acks what we never sent */
+	if (!before(kcp->snd_una, una))
+		return; /* old news */
 	for (uint32_t sn = kcp->snd_una; sn != una; sn++)
 		release(kcp, sn, acked);
 	kcp->snd_una = una;
@@ -536,7 +535,7 @@ static void process_push(struct kcp *kcp, const struct hdr *h,
 		return; /* beyond the window: no room, the sender retries */
 	struct seg **slot = &kcp->rcv_ring[h->sn & kcp->rcv_mask];
 	if (*slot == NULL) {
-		struct seg *s = seg_alloc(kcp, h->len);
+		struct seg *s = seg_alloc(kcp);
 		if (s == NULL)
 			return; /* no ack: the sender retries */
 		memcpy(s->buf + KCP_HEADER_SIZE, payload, h->len);
@@ -572,8 +571,11 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 		return -1;
 	while (off < len) {
 		struct hdr h;
+		/* A PUSH longer than our mss means the peer's mtu is larger
+		 * than ours: refuse it rather than break the memory bound. */
 		if (!hdr_decode(data + off, len - off, &h) ||
-		    h.conv != kcp->conv) {
+		    h.conv != kcp->conv ||
+		    (h.cmd == KCP_CMD_PUSH && h.len > kcp->mss)) {
 			rc = -1;
 			break;
 		}
@@ -582,12 +584,15 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 
 		/* A reordered old datagram must not reopen a window that a
 		 * newer one closed: take wnd only from segments whose una is
-		 * not older than the last one we used. */
-		if (after_eq(h.una, kcp->rmt_una)) {
-			kcp->rmt_una = h.una;
-			kcp->rmt_wnd = h.wnd;
+		 * not older than the last one we used. An una beyond what we
+		 * sent is bogus and moves nothing. */
+		if (!before(kcp->snd_nxt, h.una)) {
+			if (after_eq(h.una, kcp->rmt_una)) {
+				kcp->rmt_una = h.una;
+				kcp->rmt_wnd = h.wnd;
+			}
+			process_una(kcp, h.una, &acked);
 		}
-		process_una(kcp, h.una, &acked);
 
 		switch (h.cmd) {
 		case KCP_CMD_ACK:

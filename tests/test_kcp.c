@@ -416,6 +416,17 @@ static void test_malformed(void)
 	put_hdr(d, 42, KCP_CMD_ACK, 32, 0, 1000, 5000, 0);
 	CHECK(kcp_input(k, d, 24, 0) == 0);
 	CHECK(kcp_unacked(k) == 0);
+	/* A PUSH longer than our mss (a peer with a larger mtu): refused. */
+	static unsigned char big[24 + 1400];
+	put_hdr(big, 42, KCP_CMD_PUSH, 32, 0, 2, 0, 1377);
+	CHECK(kcp_input(k, big, sizeof(big) - 23, 0) == -1);
+	CHECK(kcp_readable(k) == 2);
+	/* A bogus una (beyond what we sent) must not touch rmt_wnd. */
+	struct kcp_stats st;
+	put_hdr(d, 42, KCP_CMD_WINS, 0, 0, 0, 0x40000000u, 0);
+	CHECK(kcp_input(k, d, 24, 0) == 0);
+	kcp_get_stats(k, &st);
+	CHECK(st.rmt_wnd == 32);
 	/* Both received PUSHes and a dup get acked in one datagram. */
 	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 0, 0, 5);
 	CHECK(kcp_input(k, d, 29, 0) == 0);
