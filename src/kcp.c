@@ -18,22 +18,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RTO_INITIAL 500u   /* before the first RTT sample */
+#define RTO_INITIAL	500u /* before the first RTT sample */
 #define RTO_MIN_NODELAY 30u
-#define RTO_MIN_NORMAL 100u
-#define RTO_MAX 60000u
-#define PROBE_MIN 100u     /* first window probe not before this */
-#define PROBE_MAX 4000u    /* probe backoff cap */
-#define IDLE_WAIT 0x3fffffffu
-#define WND_LIMIT 32768u   /* windows must fit the u16 wnd field */
+#define RTO_MIN_NORMAL	100u
+#define RTO_MAX		60000u
+#define PROBE_MIN	100u  /* first window probe not before this */
+#define PROBE_MAX	4000u /* probe backoff cap */
+#define IDLE_WAIT	0x3fffffffu
+#define WND_LIMIT	32768u /* windows must fit the u16 wnd field */
 
 struct seg {
 	struct seg *next; /* free list link */
 	uint32_t sn;
-	uint32_t ts;       /* time of the latest transmission */
+	uint32_t ts;	   /* time of the latest transmission */
 	uint32_t resendts; /* retransmit deadline */
-	uint32_t rto;      /* this segment's (backed off) RTO */
-	uint32_t xmit;     /* transmissions so far */
+	uint32_t rto;	   /* this segment's (backed off) RTO */
+	uint32_t xmit;	   /* transmissions so far */
 	uint32_t fastack;  /* later segments acked since our transmission */
 	uint32_t len;
 	bool fast; /* fast retransmit due at the next flush */
@@ -60,7 +60,7 @@ struct kcp {
 	uint32_t rmt_wnd, rmt_una;
 	uint32_t cwnd, ssthresh, ca_acc, recover;
 	bool recovering;
-	bool resend_set; /* resend_min is meaningful */
+	bool resend_set;     /* resend_min is meaningful */
 	uint32_t resend_min; /* <= every in-flight deadline */
 	bool fast_pending;
 	bool dead;
@@ -317,7 +317,8 @@ size_t kcp_send(struct kcp *kcp, const void *data, size_t len)
 	/* Stream mode: top up the queued (not yet sent) tail segment first, so
 	 * small writes coalesce into full segments. */
 	if (len > 0 && kcp->snd_end != kcp->snd_nxt) {
-		struct seg *t = kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
+		struct seg *t =
+		    kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
 		size_t n = kcp->mss - t->len;
 		if (n > len)
 			n = len;
@@ -349,7 +350,7 @@ size_t kcp_send_space(const struct kcp *kcp)
 	size_t space = (size_t)(kcp->cfg.sndwnd - queued) * kcp->mss;
 	if (queued > 0) {
 		const struct seg *t =
-			kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
+		    kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
 		space += kcp->mss - t->len;
 	}
 	return space;
@@ -422,7 +423,8 @@ static void rtt_sample(struct kcp *kcp, uint32_t rtt)
 		kcp->srtt8 = kcp->srtt8 - (kcp->srtt8 >> 3) + rtt;
 	}
 	/* RTO = SRTT + max(G, K * RTTVAR), K = 4, G = the timer interval. */
-	uint32_t rto = (kcp->srtt8 >> 3) + umax(kcp->cfg.interval, kcp->rttvar4);
+	uint32_t rto =
+	    (kcp->srtt8 >> 3) + umax(kcp->cfg.interval, kcp->rttvar4);
 	kcp->rto = umin(umax(rto, kcp->rto_min), RTO_MAX);
 }
 
@@ -547,7 +549,8 @@ static void process_push(struct kcp *kcp, const struct hdr *h,
 		/* Move the in-order run to the ready span. The bound matters:
 		 * at rcv_read + rcvwnd the ring wraps onto unread data. */
 		while (kcp->rcv_nxt - kcp->rcv_read < kcp->cfg.rcvwnd) {
-			struct seg *r = kcp->rcv_ring[kcp->rcv_nxt & kcp->rcv_mask];
+			struct seg *r =
+			    kcp->rcv_ring[kcp->rcv_nxt & kcp->rcv_mask];
 			if (r == NULL)
 				break;
 			kcp->rcv_ooo--;
@@ -738,9 +741,9 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 void kcp_flush(struct kcp *kcp, uint32_t now)
 {
 	struct hdr h = {
-		.conv = kcp->conv,
-		.wnd = (uint16_t)rcv_unused(kcp),
-		.una = kcp->rcv_nxt,
+	    .conv = kcp->conv,
+	    .wnd = (uint16_t)rcv_unused(kcp),
+	    .una = kcp->rcv_nxt,
 	};
 	uint64_t sent_before = kcp->segs_sent;
 	bool emitted = kcp->ack_n > 0;
@@ -759,13 +762,14 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		if (!kcp->probe_armed) {
 			kcp->probe_armed = true;
 			kcp->probe_wait =
-				umin(umax(kcp->rto, PROBE_MIN), PROBE_MAX);
+			    umin(umax(kcp->rto, PROBE_MIN), PROBE_MAX);
 			kcp->probe_ts = now + kcp->probe_wait;
 		} else if (after_eq(now, kcp->probe_ts)) {
 			h.cmd = KCP_CMD_WASK;
 			emit_ctl(kcp, &h);
 			emitted = true;
-			kcp->probe_wait = umin(kcp->probe_wait * 3 / 2, PROBE_MAX);
+			kcp->probe_wait =
+			    umin(kcp->probe_wait * 3 / 2, PROBE_MAX);
 			kcp->probe_ts = now + kcp->probe_wait;
 		}
 	} else {
@@ -790,7 +794,7 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		while (kcp->snd_nxt != kcp->snd_end &&
 		       before(kcp->snd_nxt, limit)) {
 			struct seg *s =
-				kcp->snd_ring[kcp->snd_nxt & kcp->snd_mask];
+			    kcp->snd_ring[kcp->snd_nxt & kcp->snd_mask];
 			s->rto = kcp->rto;
 			s->resendts = now + s->rto;
 			kcp->snd_nxt++;

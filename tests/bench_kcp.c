@@ -77,7 +77,8 @@ int main(int argc, char **argv)
 	while (got < total) {
 		double t0 = now_s();
 		while (sent < total) {
-			uint64_t n = total - sent < chunk ? total - sent : chunk;
+			uint64_t n =
+			    total - sent < chunk ? total - sent : chunk;
 			size_t k = kcp_send(snd, src, (size_t)n);
 			sent += k;
 			if (k < n)
@@ -86,14 +87,16 @@ int main(int argc, char **argv)
 		kcp_flush(snd, now);
 		double t1 = now_s();
 		for (size_t i = 0; i < data.n; i++)
-			kcp_input(rcv, data.buf + data.off[i], data.len[i], now);
+			kcp_input(rcv, data.buf + data.off[i], data.len[i],
+				  now);
 		size_t r;
 		while ((r = kcp_recv(rcv, dst, chunk)) > 0)
 			got += r;
 		kcp_flush(rcv, now);
 		double t2 = now_s();
 		for (size_t i = 0; i < acks.n; i++)
-			kcp_input(snd, acks.buf + acks.off[i], acks.len[i], now);
+			kcp_input(snd, acks.buf + acks.off[i], acks.len[i],
+				  now);
 		double t3 = now_s();
 		t_out += (t1 - t0) + (t3 - t2);
 		t_in += t2 - t1;

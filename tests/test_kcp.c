@@ -103,8 +103,7 @@ static void test_bidirectional(void)
 	struct kcp_config c = cfg_default();
 	struct memlink_cfg l = link_mild();
 	l.loss_ppm = 10000;
-	CHECK(transfer(3, &c, &l, 1 << 20, 1 << 20, 120000, NULL) ==
-	      SIM_DONE);
+	CHECK(transfer(3, &c, &l, 1 << 20, 1 << 20, 120000, NULL) == SIM_DONE);
 }
 
 static void test_impairments(void)
@@ -160,8 +159,10 @@ static void test_random_seeds(void)
 		l.delay_ms = (uint32_t)(memlink_rand(&rng) % 50);
 		l.jitter_ms = (uint32_t)(memlink_rand(&rng) % 30);
 		if (memlink_rand(&rng) & 1) {
-			l.rate_bpms = 200 + (uint32_t)(memlink_rand(&rng) % 5000);
-			l.queue_bytes = 4096 + (uint32_t)(memlink_rand(&rng) % 65536);
+			l.rate_bpms =
+			    200 + (uint32_t)(memlink_rand(&rng) % 5000);
+			l.queue_bytes =
+			    4096 + (uint32_t)(memlink_rand(&rng) % 65536);
 		}
 		uint64_t a = memlink_rand(&rng) % 40000;
 		uint64_t b = memlink_rand(&rng) % 8000;
@@ -362,9 +363,8 @@ static void capture_out(const unsigned char *buf, size_t len, void *user)
 	c->n++;
 }
 
-static void put_hdr(unsigned char *p, uint32_t conv, uint8_t cmd,
-		    uint16_t wnd, uint32_t ts, uint32_t sn, uint32_t una,
-		    uint32_t len)
+static void put_hdr(unsigned char *p, uint32_t conv, uint8_t cmd, uint16_t wnd,
+		    uint32_t ts, uint32_t sn, uint32_t una, uint32_t len)
 {
 	uint32_t v[6] = {conv, 0, ts, sn, una, len};
 	for (int i = 0; i < 4; i++)
@@ -390,15 +390,15 @@ static void test_malformed(void)
 	CHECK(kcp_input(k, d, 0, 0) == -1);
 	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 0, 0, 5);
 	memcpy(d + 24, "hello", 5);
-	CHECK(kcp_input(k, d, 10, 0) == -1);  /* truncated header */
-	CHECK(kcp_input(k, d, 28, 0) == -1);  /* len beyond end */
+	CHECK(kcp_input(k, d, 10, 0) == -1); /* truncated header */
+	CHECK(kcp_input(k, d, 28, 0) == -1); /* len beyond end */
 	CHECK(kcp_readable(k) == 0);
 	put_hdr(d, 43, KCP_CMD_PUSH, 32, 0, 0, 0, 5);
-	CHECK(kcp_input(k, d, 29, 0) == -1);  /* wrong conv */
+	CHECK(kcp_input(k, d, 29, 0) == -1); /* wrong conv */
 	put_hdr(d, 42, 99, 32, 0, 0, 0, 5);
-	CHECK(kcp_input(k, d, 29, 0) == -1);  /* unknown cmd */
+	CHECK(kcp_input(k, d, 29, 0) == -1); /* unknown cmd */
 	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 0, 0, 0xffffffffu);
-	CHECK(kcp_input(k, d, 29, 0) == -1);  /* huge len */
+	CHECK(kcp_input(k, d, 29, 0) == -1); /* huge len */
 	CHECK(kcp_readable(k) == 0);
 
 	/* A good segment followed by garbage: kept, but -1. */
@@ -450,10 +450,10 @@ static void test_wire_format(void)
 	kcp_flush(k, 1000);
 	REQUIRE(cap.n == 1);
 	static const unsigned char want[29] = {
-		4, 3, 2, 1, 81, 0, 0, 4, /* conv, PUSH, frg, wnd 1024 */
-		0xe8, 3, 0, 0,          /* ts 1000 */
-		0, 0, 0, 0, 0, 0, 0, 0, /* sn 0, una 0 */
-		5, 0, 0, 0, 'a', 'b', 'c', 'd', 'e',
+	    4,	  3, 2, 1, 81,	0,   0,	  4, /* conv, PUSH, frg, wnd 1024 */
+	    0xe8, 3, 0, 0,		     /* ts 1000 */
+	    0,	  0, 0, 0, 0,	0,   0,	  0, /* sn 0, una 0 */
+	    5,	  0, 0, 0, 'a', 'b', 'c', 'd', 'e',
 	};
 	CHECK(cap.len[0] == 29 && !memcmp(cap.buf[0], want, 29));
 	CHECK(kcp_peek_opens(cap.buf[0], cap.len[0]));
