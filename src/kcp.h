@@ -103,6 +103,13 @@ bool kcp_peek_conv(const unsigned char *data, size_t len, uint32_t *conv);
  * conversation, which is what may open a new session on the server. */
 bool kcp_peek_opens(const unsigned char *data, size_t len);
 
+/* cwnd: the congestion window, or with nc the effective send window;
+ * snd_wnd: configured; rcv_wnd: the window we advertise now (free slots);
+ * rmt_wnd: the peer's last advertised window; inflight: unacked segments sent.
+ * segs_sent counts every PUSH transmission (retransmissions included, of which
+ * segs_retrans by timeout and segs_fast_retrans by skips); segs_recv counts
+ * PUSHes received (duplicates included); bytes_sent is payload transmitted
+ * (retransmissions included), bytes_recv new payload stored. */
 struct kcp_stats {
 	uint32_t srtt_ms, rttvar_ms, rto_ms;
 	uint32_t cwnd, snd_wnd, rcv_wnd, rmt_wnd; /* segments */
