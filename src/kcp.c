@@ -14,18 +14,15 @@
  *    flush scans the in-flight span only when something may be due.
  */
 #include "kcp.h"
+#include "kcp_cc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define RTO_INITIAL	500u /* before the first RTT sample */
-#define RTO_MIN_NODELAY 30u
-#define RTO_MIN_NORMAL	100u
-#define RTO_MAX		60000u
-#define PROBE_MIN	100u  /* first window probe not before this */
-#define PROBE_MAX	4000u /* probe backoff cap */
-#define IDLE_WAIT	0x3fffffffu
-#define WND_LIMIT	32768u /* windows must fit the u16 wnd field */
+#define PROBE_MIN 100u	/* first window probe not before this */
+#define PROBE_MAX 4000u /* probe backoff cap */
+#define IDLE_WAIT 0x3fffffffu
+#define WND_LIMIT 32768u /* windows must fit the u16 wnd field */
 
 struct seg {
 	struct seg *next; /* free list link */
@@ -58,19 +55,14 @@ struct kcp {
 	uint32_t flight_live; /* unacked segments in [snd_una, snd_nxt) */
 	size_t snd_bytes;     /* payload queued or in flight, unacked */
 	uint32_t rmt_wnd, rmt_una;
-	uint32_t cwnd, ssthresh, ca_acc, recover;
-	bool recovering;
+	struct kcp_cc cc;
+	struct kcp_rtt rtt;
 	bool resend_set;     /* resend_min is meaningful */
 	uint32_t resend_min; /* <= every in-flight deadline */
 	bool fast_pending;
 	bool dead;
 	bool probe_armed;
 	uint32_t probe_ts, probe_wait;
-
-	/* RTT estimator (RFC 6298), scaled: srtt8 = 8 * SRTT, rttvar4 = 4 *
-	 * RTTVAR, so the 1/8 and 1/4 gains keep their precision in ms. */
-	bool rtt_valid;
-	uint32_t srtt8, rttvar4, rto, rto_min;
 
 	/* receive side */
 	struct seg **rcv_ring;
@@ -260,10 +252,8 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 	}
 	/* Assume a symmetric configuration until the peer tells its window. */
 	kcp->rmt_wnd = cfg->rcvwnd;
-	kcp->cwnd = 1;
-	kcp->ssthresh = cfg->sndwnd;
-	kcp->rto = RTO_INITIAL;
-	kcp->rto_min = cfg->nodelay ? RTO_MIN_NODELAY : RTO_MIN_NORMAL;
+	kcp_cc_init(&kcp->cc, !cfg->nc, cfg->sndwnd);
+	kcp_rtt_init(&kcp->rtt, cfg->nodelay, cfg->interval);
 	kcp->last_adv = cfg->rcvwnd;
 	return kcp;
 }
@@ -410,74 +400,10 @@ size_t kcp_readable(const struct kcp *kcp)
 
 /* ---- RTT, congestion ---------------------------------------------------- */
 
-static void rtt_sample(struct kcp *kcp, uint32_t rtt)
-{
-	if (!kcp->rtt_valid) {
-		kcp->rtt_valid = true;
-		kcp->srtt8 = rtt << 3;
-		kcp->rttvar4 = rtt << 1; /* RTTVAR = R/2 */
-	} else {
-		uint32_t srtt = kcp->srtt8 >> 3;
-		uint32_t err = rtt > srtt ? rtt - srtt : srtt - rtt;
-		kcp->rttvar4 = kcp->rttvar4 - (kcp->rttvar4 >> 2) + err;
-		kcp->srtt8 = kcp->srtt8 - (kcp->srtt8 >> 3) + rtt;
-	}
-	/* RTO = SRTT + max(G, K * RTTVAR), K = 4, G = the timer interval. */
-	uint32_t rto =
-	    (kcp->srtt8 >> 3) + umax(kcp->cfg.interval, kcp->rttvar4);
-	kcp->rto = umin(umax(rto, kcp->rto_min), RTO_MAX);
-}
-
-static uint32_t backoff(const struct kcp *kcp, uint32_t rto)
-{
-	uint32_t r = kcp->cfg.nodelay ? rto + rto / 2 : rto * 2;
-	return umin(r, RTO_MAX);
-}
-
-static void cc_on_acked(struct kcp *kcp, uint32_t n)
-{
-	if (kcp->cfg.nc)
-		return;
-	/* Slow start: +1 per ack; congestion avoidance: +1 per window. */
-	while (n-- > 0 && kcp->cwnd < kcp->cfg.sndwnd) {
-		if (kcp->cwnd < kcp->ssthresh) {
-			kcp->cwnd++;
-		} else if (++kcp->ca_acc >= kcp->cwnd) {
-			kcp->ca_acc = 0;
-			kcp->cwnd++;
-		}
-	}
-}
-
-static void cc_on_loss(struct kcp *kcp, bool timeout, bool fast)
-{
-	if (kcp->cfg.nc || (!timeout && !fast))
-		return;
-	uint32_t flight = kcp->snd_nxt - kcp->snd_una;
-	if (timeout) {
-		kcp->ssthresh = umax(flight / 2, 2);
-		kcp->cwnd = 1;
-	} else if (!kcp->recovering) {
-		/* Halve once per window of data (NewReno's recovery point),
-		 * not once per lost segment. */
-		kcp->ssthresh = umax(flight / 2, 2);
-		kcp->cwnd = kcp->ssthresh;
-	} else {
-		return;
-	}
-	kcp->ca_acc = 0;
-	kcp->recovering = true;
-	kcp->recover = kcp->snd_nxt;
-}
-
-/* The one place that decides how many segments may be in flight. A pacing
- * or rate-based controller plugs in here (and in send_next_time). */
+/* How many segments may be in flight: decided in kcp_cc.c alone. */
 static uint32_t send_window(const struct kcp *kcp)
 {
-	uint32_t w = umin(kcp->cfg.sndwnd, kcp->rmt_wnd);
-	if (!kcp->cfg.nc)
-		w = umin(w, kcp->cwnd);
-	return w;
+	return kcp_cc_window(&kcp->cc, kcp->rmt_wnd);
 }
 
 static bool can_send_new(const struct kcp *kcp)
@@ -603,8 +529,8 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 				break; /* never sent */
 			/* ts echoes one transmission, so the sample is valid
 			 * even for a retransmitted segment (no Karn needed). */
-			if (after_eq(now, h.ts) && now - h.ts <= RTO_MAX)
-				rtt_sample(kcp, now - h.ts);
+			if (after_eq(now, h.ts) && now - h.ts <= KCP_RTO_MAX)
+				kcp_rtt_sample(&kcp->rtt, now - h.ts);
 			if (after_eq(h.sn, kcp->snd_una)) {
 				release(kcp, h.sn, &acked);
 				if (!have_max || before(max_sn, h.sn)) {
@@ -631,9 +557,7 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 		kcp->snd_una++;
 	if (kcp->snd_una == kcp->snd_nxt)
 		kcp->resend_set = false;
-	if (kcp->recovering && after_eq(kcp->snd_una, kcp->recover))
-		kcp->recovering = false;
-	cc_on_acked(kcp, acked);
+	kcp_cc_on_acked(&kcp->cc, acked, kcp->snd_una);
 
 	/* Fast retransmit: count a skip for every segment below the highest
 	 * acked sn that was transmitted no later than the acked one (a segment
@@ -724,7 +648,7 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 			fast = true;
 			emit_seg(kcp, h, s, now);
 		} else if (after_eq(now, s->resendts)) {
-			s->rto = backoff(kcp, s->rto);
+			s->rto = kcp_rtt_backoff(&kcp->rtt, s->rto);
 			s->resendts = now + s->rto;
 			s->fastack = 0;
 			kcp->segs_retrans++;
@@ -734,8 +658,9 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 		arm_resend(kcp, s->resendts, now);
 	}
 	if (timeout) /* RFC 6298 5.5: back off; the next sample undoes it */
-		kcp->rto = backoff(kcp, kcp->rto);
-	cc_on_loss(kcp, timeout, fast);
+		kcp->rtt.rto = kcp_rtt_backoff(&kcp->rtt, kcp->rtt.rto);
+	kcp_cc_on_loss(&kcp->cc, timeout, fast, kcp->snd_nxt - kcp->snd_una,
+		       kcp->snd_nxt);
 }
 
 void kcp_flush(struct kcp *kcp, uint32_t now)
@@ -762,7 +687,7 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		if (!kcp->probe_armed) {
 			kcp->probe_armed = true;
 			kcp->probe_wait =
-			    umin(umax(kcp->rto, PROBE_MIN), PROBE_MAX);
+			    umin(umax(kcp->rtt.rto, PROBE_MIN), PROBE_MAX);
 			kcp->probe_ts = now + kcp->probe_wait;
 		} else if (after_eq(now, kcp->probe_ts)) {
 			h.cmd = KCP_CMD_WASK;
@@ -795,7 +720,7 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		       before(kcp->snd_nxt, limit)) {
 			struct seg *s =
 			    kcp->snd_ring[kcp->snd_nxt & kcp->snd_mask];
-			s->rto = kcp->rto;
+			s->rto = kcp->rtt.rto;
 			s->resendts = now + s->rto;
 			kcp->snd_nxt++;
 			kcp->flight_live++;
@@ -854,10 +779,10 @@ bool kcp_peek_opens(const unsigned char *data, size_t len)
 void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->srtt_ms = kcp->srtt8 >> 3;
-	st->rttvar_ms = kcp->rttvar4 >> 2;
-	st->rto_ms = kcp->rto;
-	st->cwnd = kcp->cfg.nc ? send_window(kcp) : kcp->cwnd;
+	st->srtt_ms = kcp->rtt.srtt8 >> 3;
+	st->rttvar_ms = kcp->rtt.rttvar4 >> 2;
+	st->rto_ms = kcp->rtt.rto;
+	st->cwnd = kcp->cc.enabled ? kcp->cc.cwnd : send_window(kcp);
 	st->snd_wnd = kcp->cfg.sndwnd;
 	st->rcv_wnd = rcv_unused(kcp);
 	st->rmt_wnd = kcp->rmt_wnd;

@@ -14,6 +14,7 @@
  * libFuzzer blind inside the engine; compiling the engine into the harness
  * instruments it (the archive's copy is then never pulled in). */
 #include "../../src/kcp.c"
+#include "../../src/kcp_cc.c"
 
 #include <stdint.h>
 #include <stdlib.h>
