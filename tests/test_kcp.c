@@ -489,6 +489,57 @@ static void test_wire_format(void)
 	kcp_free(k);
 }
 
+/* Acks ride with data in one datagram; a reader freeing a closed window
+ * makes the receiver send a WINS at once. */
+static void test_piggyback_and_wins(void)
+{
+	struct kcp_config c = cfg_default();
+	c.sndwnd = c.rcvwnd = 4;
+	struct capture ca = {0}, cb = {0};
+	struct kcp *a = kcp_new(5, &c, capture_out, &ca);
+	struct kcp *b = kcp_new(5, &c, capture_out, &cb);
+	REQUIRE(a != NULL && b != NULL);
+	CHECK(kcp_send(a, "ping", 4) == 4);
+	kcp_flush(a, 0);
+	REQUIRE(ca.n == 1);
+	CHECK(kcp_input(b, ca.buf[0], ca.len[0], 1) == 0);
+	char out[1376];
+	CHECK(kcp_recv(b, out, sizeof(out)) == 4); /* window back to 4 */
+	CHECK(kcp_send(b, "pong", 4) == 4);
+	kcp_flush(b, 1);
+	REQUIRE(cb.n == 1);
+	CHECK(cb.len[0] == 24 + 24 + 4);
+	CHECK(cb.buf[0][4] == KCP_CMD_ACK && cb.buf[0][28] == KCP_CMD_PUSH);
+	CHECK(kcp_input(a, cb.buf[0], cb.len[0], 2) == 0);
+	CHECK(kcp_unacked(a) == 0 && kcp_readable(a) == 4);
+
+	/* Fill b's window of 4 segments without reading. */
+	unsigned char big[4 * 1376];
+	memset(big, 7, sizeof(big));
+	CHECK(kcp_send(a, big, sizeof(big)) == sizeof(big));
+	ca.n = 0;
+	kcp_flush(a, 3); /* an ack for pong, then 4 full segments */
+	CHECK(ca.n == 5);
+	for (int i = 0; i < 5 && i < ca.n; i++)
+		CHECK(kcp_input(b, ca.buf[i], ca.len[i], 4) == 0);
+	cb.n = 0;
+	kcp_flush(b, 4);
+	REQUIRE(cb.n == 1);
+	CHECK(cb.buf[0][6] == 0 && cb.buf[0][7] == 0); /* wnd 0 advertised */
+	CHECK(kcp_next_deadline(b, 4) != 4);
+	CHECK(kcp_recv(b, out, sizeof(out)) == sizeof(out));
+	CHECK(kcp_next_deadline(b, 5) == 5); /* WINS due now */
+	kcp_flush(b, 5);
+	REQUIRE(cb.n == 2);
+	CHECK(cb.len[1] == 24 && cb.buf[1][4] == KCP_CMD_WINS);
+	CHECK(cb.buf[1][6] == 1);
+	kcp_trim(a);
+	kcp_trim(b);
+	CHECK(kcp_readable(b) == 3 * 1376);
+	kcp_free(a);
+	kcp_free(b);
+}
+
 static void test_config(void)
 {
 	struct kcp_config c = cfg_default();
@@ -517,6 +568,7 @@ int main(void)
 	RUN(test_config);
 	RUN(test_wire_format);
 	RUN(test_malformed);
+	RUN(test_piggyback_and_wins);
 	RUN(test_sizes);
 	RUN(test_bidirectional);
 	RUN(test_impairments);
