@@ -14,29 +14,25 @@
  *    flush scans the in-flight span only when something may be due.
  */
 #include "kcp.h"
+#include "kcp_cc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define RTO_INITIAL 500u   /* before the first RTT sample */
-#define RTO_MIN_NODELAY 30u
-#define RTO_MIN_NORMAL 100u
-#define RTO_MAX 60000u
-#define PROBE_MIN 100u     /* first window probe not before this */
-#define PROBE_MAX 4000u    /* probe backoff cap */
+#define PROBE_MIN 100u	/* first window probe not before this */
+#define PROBE_MAX 4000u /* probe backoff cap */
 #define IDLE_WAIT 0x3fffffffu
-#define FREE_LIST_MAX 128u /* spare segment buffers kept for reuse */
-#define WND_LIMIT 32768u   /* windows must fit the u16 wnd field */
+#define WND_LIMIT 32768u /* windows must fit the u16 wnd field */
 
 struct seg {
 	struct seg *next; /* free list link */
 	uint32_t sn;
-	uint32_t ts;       /* time of the latest transmission */
+	uint32_t ts;	   /* time of the latest transmission */
 	uint32_t resendts; /* retransmit deadline */
-	uint32_t rto;      /* this segment's (backed off) RTO */
-	uint32_t xmit;     /* transmissions so far */
+	uint32_t rto;	   /* this segment's (backed off) RTO */
+	uint32_t xmit;	   /* transmissions so far */
 	uint32_t fastack;  /* later segments acked since our transmission */
-	uint32_t len, cap;
+	uint32_t len;
 	bool fast; /* fast retransmit due at the next flush */
 	/* Header room then payload: a full segment is output in place. */
 	unsigned char buf[];
@@ -59,19 +55,14 @@ struct kcp {
 	uint32_t flight_live; /* unacked segments in [snd_una, snd_nxt) */
 	size_t snd_bytes;     /* payload queued or in flight, unacked */
 	uint32_t rmt_wnd, rmt_una;
-	uint32_t cwnd, ssthresh, ca_acc, recover;
-	bool recovering;
-	bool resend_set; /* resend_min is meaningful */
+	struct kcp_cc cc;
+	struct kcp_rtt rtt;
+	bool resend_set;     /* resend_min is meaningful */
 	uint32_t resend_min; /* <= every in-flight deadline */
 	bool fast_pending;
 	bool dead;
 	bool probe_armed;
 	uint32_t probe_ts, probe_wait;
-
-	/* RTT estimator (RFC 6298), scaled: srtt8 = 8 * SRTT, rttvar4 = 4 *
-	 * RTTVAR, so the 1/8 and 1/4 gains keep their precision in ms. */
-	bool rtt_valid;
-	uint32_t srtt8, rttvar4, rto, rto_min;
 
 	/* receive side */
 	struct seg **rcv_ring;
@@ -84,8 +75,13 @@ struct kcp {
 	struct ack *acks;
 	uint32_t ack_n, ack_cap;
 
+	/* Spare segment buffers: glibc malloc/free of ~1.4 KiB blocks churning
+	 * a thousand at a time costs 4x the rest of the input path (heap trim
+	 * and consolidation), so freed buffers are kept, up to the windows'
+	 * worth, which the memory ceiling already allows. kcp_trim() returns
+	 * them. */
 	struct seg *free_list;
-	uint32_t free_n;
+	uint32_t free_n, free_max;
 	unsigned char *obuf;
 	size_t olen;
 
@@ -174,19 +170,16 @@ static bool hdr_decode(const unsigned char *p, size_t len, struct hdr *h)
 	return h->cmd >= KCP_CMD_PUSH && h->cmd <= KCP_CMD_WINS;
 }
 
-static struct seg *seg_alloc(struct kcp *kcp, uint32_t cap)
+static struct seg *seg_alloc(struct kcp *kcp)
 {
-	struct seg *s;
-	if (cap <= kcp->mss && kcp->free_list != NULL) {
-		s = kcp->free_list;
+	struct seg *s = kcp->free_list;
+	if (s != NULL) {
 		kcp->free_list = s->next;
 		kcp->free_n--;
 	} else {
-		cap = umax(cap, kcp->mss);
-		s = malloc(sizeof(*s) + KCP_HEADER_SIZE + cap);
+		s = malloc(sizeof(*s) + KCP_HEADER_SIZE + kcp->mss);
 		if (s == NULL)
 			return NULL;
-		s->cap = cap;
 	}
 	s->len = 0;
 	s->xmit = 0;
@@ -197,7 +190,7 @@ static struct seg *seg_alloc(struct kcp *kcp, uint32_t cap)
 
 static void seg_free(struct kcp *kcp, struct seg *s)
 {
-	if (s->cap == kcp->mss && kcp->free_n < FREE_LIST_MAX) {
+	if (kcp->free_n < kcp->free_max) {
 		s->next = kcp->free_list;
 		kcp->free_list = s;
 		kcp->free_n++;
@@ -248,6 +241,7 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 	/* Room for one ack per segment of two full windows between flushes;
 	 * beyond that acks are dropped and una or a retransmit covers them. */
 	kcp->ack_cap = 2 * cfg->rcvwnd + 16;
+	kcp->free_max = cfg->sndwnd + cfg->rcvwnd;
 	kcp->snd_ring = calloc(sn, sizeof(*kcp->snd_ring));
 	kcp->rcv_ring = calloc(rn, sizeof(*kcp->rcv_ring));
 	kcp->acks = malloc(kcp->ack_cap * sizeof(*kcp->acks));
@@ -258,10 +252,8 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 	}
 	/* Assume a symmetric configuration until the peer tells its window. */
 	kcp->rmt_wnd = cfg->rcvwnd;
-	kcp->cwnd = 1;
-	kcp->ssthresh = cfg->sndwnd;
-	kcp->rto = RTO_INITIAL;
-	kcp->rto_min = cfg->nodelay ? RTO_MIN_NODELAY : RTO_MIN_NORMAL;
+	kcp_cc_init(&kcp->cc, !cfg->nc, cfg->sndwnd);
+	kcp_rtt_init(&kcp->rtt, cfg->nodelay, cfg->interval);
 	kcp->last_adv = cfg->rcvwnd;
 	return kcp;
 }
@@ -278,16 +270,22 @@ void kcp_free(struct kcp *kcp)
 		for (uint32_t i = 0; i <= kcp->rcv_mask; i++)
 			free(kcp->rcv_ring[i]);
 	}
-	while (kcp->free_list != NULL) {
-		struct seg *s = kcp->free_list;
-		kcp->free_list = s->next;
-		free(s);
-	}
+	kcp_trim(kcp);
 	free(kcp->snd_ring);
 	free(kcp->rcv_ring);
 	free(kcp->acks);
 	free(kcp->obuf);
 	free(kcp);
+}
+
+void kcp_trim(struct kcp *kcp)
+{
+	while (kcp->free_list != NULL) {
+		struct seg *s = kcp->free_list;
+		kcp->free_list = s->next;
+		free(s);
+	}
+	kcp->free_n = 0;
 }
 
 uint32_t kcp_conv(const struct kcp *kcp)
@@ -309,7 +307,8 @@ size_t kcp_send(struct kcp *kcp, const void *data, size_t len)
 	/* Stream mode: top up the queued (not yet sent) tail segment first, so
 	 * small writes coalesce into full segments. */
 	if (len > 0 && kcp->snd_end != kcp->snd_nxt) {
-		struct seg *t = kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
+		struct seg *t =
+		    kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
 		size_t n = kcp->mss - t->len;
 		if (n > len)
 			n = len;
@@ -318,7 +317,7 @@ size_t kcp_send(struct kcp *kcp, const void *data, size_t len)
 		done = n;
 	}
 	while (done < len && kcp->snd_end - kcp->snd_nxt < kcp->cfg.sndwnd) {
-		struct seg *s = seg_alloc(kcp, kcp->mss);
+		struct seg *s = seg_alloc(kcp);
 		if (s == NULL)
 			break;
 		size_t n = len - done;
@@ -341,7 +340,7 @@ size_t kcp_send_space(const struct kcp *kcp)
 	size_t space = (size_t)(kcp->cfg.sndwnd - queued) * kcp->mss;
 	if (queued > 0) {
 		const struct seg *t =
-			kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
+		    kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
 		space += kcp->mss - t->len;
 	}
 	return space;
@@ -365,6 +364,8 @@ size_t kcp_recv(struct kcp *kcp, void *buf, size_t len)
 	unsigned char *out = buf;
 	size_t done = 0;
 	bool freed = false;
+	if (len == 0)
+		return 0;
 	while (kcp->rcv_read != kcp->rcv_nxt) {
 		uint32_t i = kcp->rcv_read & kcp->rcv_mask;
 		struct seg *s = kcp->rcv_ring[i];
@@ -399,73 +400,10 @@ size_t kcp_readable(const struct kcp *kcp)
 
 /* ---- RTT, congestion ---------------------------------------------------- */
 
-static void rtt_sample(struct kcp *kcp, uint32_t rtt)
-{
-	if (!kcp->rtt_valid) {
-		kcp->rtt_valid = true;
-		kcp->srtt8 = rtt << 3;
-		kcp->rttvar4 = rtt << 1; /* RTTVAR = R/2 */
-	} else {
-		uint32_t srtt = kcp->srtt8 >> 3;
-		uint32_t err = rtt > srtt ? rtt - srtt : srtt - rtt;
-		kcp->rttvar4 = kcp->rttvar4 - (kcp->rttvar4 >> 2) + err;
-		kcp->srtt8 = kcp->srtt8 - (kcp->srtt8 >> 3) + rtt;
-	}
-	/* RTO = SRTT + max(G, K * RTTVAR), K = 4, G = the timer interval. */
-	uint32_t rto = (kcp->srtt8 >> 3) + umax(kcp->cfg.interval, kcp->rttvar4);
-	kcp->rto = umin(umax(rto, kcp->rto_min), RTO_MAX);
-}
-
-static uint32_t backoff(const struct kcp *kcp, uint32_t rto)
-{
-	uint32_t r = kcp->cfg.nodelay ? rto + rto / 2 : rto * 2;
-	return umin(r, RTO_MAX);
-}
-
-static void cc_on_acked(struct kcp *kcp, uint32_t n)
-{
-	if (kcp->cfg.nc)
-		return;
-	/* Slow start: +1 per ack; congestion avoidance: +1 per window. */
-	while (n-- > 0 && kcp->cwnd < kcp->cfg.sndwnd) {
-		if (kcp->cwnd < kcp->ssthresh) {
-			kcp->cwnd++;
-		} else if (++kcp->ca_acc >= kcp->cwnd) {
-			kcp->ca_acc = 0;
-			kcp->cwnd++;
-		}
-	}
-}
-
-static void cc_on_loss(struct kcp *kcp, bool timeout, bool fast)
-{
-	if (kcp->cfg.nc || (!timeout && !fast))
-		return;
-	uint32_t flight = kcp->snd_nxt - kcp->snd_una;
-	if (timeout) {
-		kcp->ssthresh = umax(flight / 2, 2);
-		kcp->cwnd = 1;
-	} else if (!kcp->recovering) {
-		/* Halve once per window of data (NewReno's recovery point),
-		 * not once per lost segment. */
-		kcp->ssthresh = umax(flight / 2, 2);
-		kcp->cwnd = kcp->ssthresh;
-	} else {
-		return;
-	}
-	kcp->ca_acc = 0;
-	kcp->recovering = true;
-	kcp->recover = kcp->snd_nxt;
-}
-
-/* The one place that decides how many segments may be in flight. A pacing
- * or rate-based controller plugs in here (and in send_next_time). */
+/* How many segments may be in flight: decided in kcp_cc.c alone. */
 static uint32_t send_window(const struct kcp *kcp)
 {
-	uint32_t w = umin(kcp->cfg.sndwnd, kcp->rmt_wnd);
-	if (!kcp->cfg.nc)
-		w = umin(w, kcp->cwnd);
-	return w;
+	return kcp_cc_window(&kcp->cc, kcp->rmt_wnd);
 }
 
 static bool can_send_new(const struct kcp *kcp)
@@ -497,8 +435,8 @@ static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked)
 /* Everything below una was received by the peer. */
 static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked)
 {
-	if (!before(kcp->snd_una, una) || before(kcp->snd_nxt, una))
-		return; /* old, or acks what we never sent */
+	if (!before(kcp->snd_una, una))
+		return; /* old news */
 	for (uint32_t sn = kcp->snd_una; sn != una; sn++)
 		release(kcp, sn, acked);
 	kcp->snd_una = una;
@@ -525,7 +463,7 @@ static void process_push(struct kcp *kcp, const struct hdr *h,
 		return; /* beyond the window: no room, the sender retries */
 	struct seg **slot = &kcp->rcv_ring[h->sn & kcp->rcv_mask];
 	if (*slot == NULL) {
-		struct seg *s = seg_alloc(kcp, h->len);
+		struct seg *s = seg_alloc(kcp);
 		if (s == NULL)
 			return; /* no ack: the sender retries */
 		memcpy(s->buf + KCP_HEADER_SIZE, payload, h->len);
@@ -537,7 +475,8 @@ static void process_push(struct kcp *kcp, const struct hdr *h,
 		/* Move the in-order run to the ready span. The bound matters:
 		 * at rcv_read + rcvwnd the ring wraps onto unread data. */
 		while (kcp->rcv_nxt - kcp->rcv_read < kcp->cfg.rcvwnd) {
-			struct seg *r = kcp->rcv_ring[kcp->rcv_nxt & kcp->rcv_mask];
+			struct seg *r =
+			    kcp->rcv_ring[kcp->rcv_nxt & kcp->rcv_mask];
 			if (r == NULL)
 				break;
 			kcp->rcv_ooo--;
@@ -561,8 +500,11 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 		return -1;
 	while (off < len) {
 		struct hdr h;
+		/* A PUSH longer than our mss means the peer's mtu is larger
+		 * than ours: refuse it rather than break the memory bound. */
 		if (!hdr_decode(data + off, len - off, &h) ||
-		    h.conv != kcp->conv) {
+		    h.conv != kcp->conv ||
+		    (h.cmd == KCP_CMD_PUSH && h.len > kcp->mss)) {
 			rc = -1;
 			break;
 		}
@@ -571,12 +513,15 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 
 		/* A reordered old datagram must not reopen a window that a
 		 * newer one closed: take wnd only from segments whose una is
-		 * not older than the last one we used. */
-		if (after_eq(h.una, kcp->rmt_una)) {
-			kcp->rmt_una = h.una;
-			kcp->rmt_wnd = h.wnd;
+		 * not older than the last one we used. An una beyond what we
+		 * sent is bogus and moves nothing. */
+		if (!before(kcp->snd_nxt, h.una)) {
+			if (after_eq(h.una, kcp->rmt_una)) {
+				kcp->rmt_una = h.una;
+				kcp->rmt_wnd = h.wnd;
+			}
+			process_una(kcp, h.una, &acked);
 		}
-		process_una(kcp, h.una, &acked);
 
 		switch (h.cmd) {
 		case KCP_CMD_ACK:
@@ -584,8 +529,8 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 				break; /* never sent */
 			/* ts echoes one transmission, so the sample is valid
 			 * even for a retransmitted segment (no Karn needed). */
-			if (after_eq(now, h.ts) && now - h.ts <= RTO_MAX)
-				rtt_sample(kcp, now - h.ts);
+			if (after_eq(now, h.ts) && now - h.ts <= KCP_RTO_MAX)
+				kcp_rtt_sample(&kcp->rtt, now - h.ts);
 			if (after_eq(h.sn, kcp->snd_una)) {
 				release(kcp, h.sn, &acked);
 				if (!have_max || before(max_sn, h.sn)) {
@@ -612,9 +557,7 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 		kcp->snd_una++;
 	if (kcp->snd_una == kcp->snd_nxt)
 		kcp->resend_set = false;
-	if (kcp->recovering && after_eq(kcp->snd_una, kcp->recover))
-		kcp->recovering = false;
-	cc_on_acked(kcp, acked);
+	kcp_cc_on_acked(&kcp->cc, acked, kcp->snd_una);
 
 	/* Fast retransmit: count a skip for every segment below the highest
 	 * acked sn that was transmitted no later than the acked one (a segment
@@ -705,7 +648,7 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 			fast = true;
 			emit_seg(kcp, h, s, now);
 		} else if (after_eq(now, s->resendts)) {
-			s->rto = backoff(kcp, s->rto);
+			s->rto = kcp_rtt_backoff(&kcp->rtt, s->rto);
 			s->resendts = now + s->rto;
 			s->fastack = 0;
 			kcp->segs_retrans++;
@@ -715,16 +658,17 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 		arm_resend(kcp, s->resendts, now);
 	}
 	if (timeout) /* RFC 6298 5.5: back off; the next sample undoes it */
-		kcp->rto = backoff(kcp, kcp->rto);
-	cc_on_loss(kcp, timeout, fast);
+		kcp->rtt.rto = kcp_rtt_backoff(&kcp->rtt, kcp->rtt.rto);
+	kcp_cc_on_loss(&kcp->cc, timeout, fast, kcp->snd_nxt - kcp->snd_una,
+		       kcp->snd_nxt);
 }
 
 void kcp_flush(struct kcp *kcp, uint32_t now)
 {
 	struct hdr h = {
-		.conv = kcp->conv,
-		.wnd = (uint16_t)rcv_unused(kcp),
-		.una = kcp->rcv_nxt,
+	    .conv = kcp->conv,
+	    .wnd = (uint16_t)rcv_unused(kcp),
+	    .una = kcp->rcv_nxt,
 	};
 	uint64_t sent_before = kcp->segs_sent;
 	bool emitted = kcp->ack_n > 0;
@@ -743,13 +687,14 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		if (!kcp->probe_armed) {
 			kcp->probe_armed = true;
 			kcp->probe_wait =
-				umin(umax(kcp->rto, PROBE_MIN), PROBE_MAX);
+			    umin(umax(kcp->rtt.rto, PROBE_MIN), PROBE_MAX);
 			kcp->probe_ts = now + kcp->probe_wait;
 		} else if (after_eq(now, kcp->probe_ts)) {
 			h.cmd = KCP_CMD_WASK;
 			emit_ctl(kcp, &h);
 			emitted = true;
-			kcp->probe_wait = umin(kcp->probe_wait * 3 / 2, PROBE_MAX);
+			kcp->probe_wait =
+			    umin(kcp->probe_wait * 3 / 2, PROBE_MAX);
 			kcp->probe_ts = now + kcp->probe_wait;
 		}
 	} else {
@@ -774,8 +719,8 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		while (kcp->snd_nxt != kcp->snd_end &&
 		       before(kcp->snd_nxt, limit)) {
 			struct seg *s =
-				kcp->snd_ring[kcp->snd_nxt & kcp->snd_mask];
-			s->rto = kcp->rto;
+			    kcp->snd_ring[kcp->snd_nxt & kcp->snd_mask];
+			s->rto = kcp->rtt.rto;
 			s->resendts = now + s->rto;
 			kcp->snd_nxt++;
 			kcp->flight_live++;
@@ -834,10 +779,10 @@ bool kcp_peek_opens(const unsigned char *data, size_t len)
 void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->srtt_ms = kcp->srtt8 >> 3;
-	st->rttvar_ms = kcp->rttvar4 >> 2;
-	st->rto_ms = kcp->rto;
-	st->cwnd = kcp->cfg.nc ? send_window(kcp) : kcp->cwnd;
+	st->srtt_ms = kcp->rtt.srtt8 >> 3;
+	st->rttvar_ms = kcp->rtt.rttvar4 >> 2;
+	st->rto_ms = kcp->rtt.rto;
+	st->cwnd = kcp->cc.enabled ? kcp->cc.cwnd : send_window(kcp);
 	st->snd_wnd = kcp->cfg.sndwnd;
 	st->rcv_wnd = rcv_unused(kcp);
 	st->rmt_wnd = kcp->rmt_wnd;

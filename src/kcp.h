@@ -55,6 +55,11 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 		    kcp_output_fn output, void *user);
 /* NULL-safe. */
 void kcp_free(struct kcp *kcp);
+/* Return the engine's cache of spare segment buffers to the allocator. The
+ * cache (at most sndwnd + rcvwnd buffers, within the memory ceiling above)
+ * saves a malloc/free per segment while data flows; call this when a
+ * session goes idle so that idle sessions hold only their fixed state. */
+void kcp_trim(struct kcp *kcp);
 
 /* Feed one received datagram payload (all its segments). Segments for another
  * conv, or malformed bytes, stop processing: returns -1 (what came before is
@@ -98,6 +103,13 @@ bool kcp_peek_conv(const unsigned char *data, size_t len, uint32_t *conv);
  * conversation, which is what may open a new session on the server. */
 bool kcp_peek_opens(const unsigned char *data, size_t len);
 
+/* cwnd: the congestion window, or with nc the effective send window;
+ * snd_wnd: configured; rcv_wnd: the window we advertise now (free slots);
+ * rmt_wnd: the peer's last advertised window; inflight: unacked segments sent.
+ * segs_sent counts every PUSH transmission (retransmissions included, of which
+ * segs_retrans by timeout and segs_fast_retrans by skips); segs_recv counts
+ * PUSHes received (duplicates included); bytes_sent is payload transmitted
+ * (retransmissions included), bytes_recv new payload stored. */
 struct kcp_stats {
 	uint32_t srtt_ms, rttvar_ms, rto_ms;
 	uint32_t cwnd, snd_wnd, rcv_wnd, rmt_wnd; /* segments */

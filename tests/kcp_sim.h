@@ -20,7 +20,7 @@
 /* The engines' 32-bit clock starts just before wrapping, so every run
  * crosses 0xffffffff -> 0 after a few seconds. */
 #define SIM_CLOCK_BASE 0xfffff000u
-#define SIM_CHUNK 65536
+#define SIM_CHUNK      65536
 
 struct sim;
 
@@ -59,8 +59,7 @@ static inline uint32_t sim_now32(const struct sim *s)
 	return (uint32_t)(s->now + SIM_CLOCK_BASE);
 }
 
-static inline void sim_output(const unsigned char *buf, size_t len,
-			      void *user)
+static inline void sim_output(const unsigned char *buf, size_t len, void *user)
 {
 	struct sim_ep *e = user;
 	e->datagrams++;

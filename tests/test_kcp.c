@@ -44,7 +44,10 @@ static enum sim_stop transfer(uint64_t seed, const struct kcp_config *kc,
 {
 	struct sim s;
 	if (!CHECK(sim_init(&s, seed, kc, lc, tx0, tx1))) {
-		sim_free(&s);
+		if (out != NULL)
+			*out = s;
+		else
+			sim_free(&s);
 		return SIM_SPIN;
 	}
 	enum sim_stop r = sim_run(&s, until, false);
@@ -100,8 +103,7 @@ static void test_bidirectional(void)
 	struct kcp_config c = cfg_default();
 	struct memlink_cfg l = link_mild();
 	l.loss_ppm = 10000;
-	CHECK(transfer(3, &c, &l, 1 << 20, 1 << 20, 120000, NULL) ==
-	      SIM_DONE);
+	CHECK(transfer(3, &c, &l, 1 << 20, 1 << 20, 120000, NULL) == SIM_DONE);
 }
 
 static void test_impairments(void)
@@ -157,8 +159,10 @@ static void test_random_seeds(void)
 		l.delay_ms = (uint32_t)(memlink_rand(&rng) % 50);
 		l.jitter_ms = (uint32_t)(memlink_rand(&rng) % 30);
 		if (memlink_rand(&rng) & 1) {
-			l.rate_bpms = 200 + (uint32_t)(memlink_rand(&rng) % 5000);
-			l.queue_bytes = 4096 + (uint32_t)(memlink_rand(&rng) % 65536);
+			l.rate_bpms =
+			    200 + (uint32_t)(memlink_rand(&rng) % 5000);
+			l.queue_bytes =
+			    4096 + (uint32_t)(memlink_rand(&rng) % 65536);
 		}
 		uint64_t a = memlink_rand(&rng) % 40000;
 		uint64_t b = memlink_rand(&rng) % 8000;
@@ -359,9 +363,8 @@ static void capture_out(const unsigned char *buf, size_t len, void *user)
 	c->n++;
 }
 
-static void put_hdr(unsigned char *p, uint32_t conv, uint8_t cmd,
-		    uint16_t wnd, uint32_t ts, uint32_t sn, uint32_t una,
-		    uint32_t len)
+static void put_hdr(unsigned char *p, uint32_t conv, uint8_t cmd, uint16_t wnd,
+		    uint32_t ts, uint32_t sn, uint32_t una, uint32_t len)
 {
 	uint32_t v[6] = {conv, 0, ts, sn, una, len};
 	for (int i = 0; i < 4; i++)
@@ -387,15 +390,15 @@ static void test_malformed(void)
 	CHECK(kcp_input(k, d, 0, 0) == -1);
 	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 0, 0, 5);
 	memcpy(d + 24, "hello", 5);
-	CHECK(kcp_input(k, d, 10, 0) == -1);  /* truncated header */
-	CHECK(kcp_input(k, d, 28, 0) == -1);  /* len beyond end */
+	CHECK(kcp_input(k, d, 10, 0) == -1); /* truncated header */
+	CHECK(kcp_input(k, d, 28, 0) == -1); /* len beyond end */
 	CHECK(kcp_readable(k) == 0);
 	put_hdr(d, 43, KCP_CMD_PUSH, 32, 0, 0, 0, 5);
-	CHECK(kcp_input(k, d, 29, 0) == -1);  /* wrong conv */
+	CHECK(kcp_input(k, d, 29, 0) == -1); /* wrong conv */
 	put_hdr(d, 42, 99, 32, 0, 0, 0, 5);
-	CHECK(kcp_input(k, d, 29, 0) == -1);  /* unknown cmd */
+	CHECK(kcp_input(k, d, 29, 0) == -1); /* unknown cmd */
 	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 0, 0, 0xffffffffu);
-	CHECK(kcp_input(k, d, 29, 0) == -1);  /* huge len */
+	CHECK(kcp_input(k, d, 29, 0) == -1); /* huge len */
 	CHECK(kcp_readable(k) == 0);
 
 	/* A good segment followed by garbage: kept, but -1. */
@@ -413,6 +416,17 @@ static void test_malformed(void)
 	put_hdr(d, 42, KCP_CMD_ACK, 32, 0, 1000, 5000, 0);
 	CHECK(kcp_input(k, d, 24, 0) == 0);
 	CHECK(kcp_unacked(k) == 0);
+	/* A PUSH longer than our mss (a peer with a larger mtu): refused. */
+	static unsigned char big[24 + 1400];
+	put_hdr(big, 42, KCP_CMD_PUSH, 32, 0, 2, 0, 1377);
+	CHECK(kcp_input(k, big, sizeof(big) - 23, 0) == -1);
+	CHECK(kcp_readable(k) == 2);
+	/* A bogus una (beyond what we sent) must not touch rmt_wnd. */
+	struct kcp_stats st;
+	put_hdr(d, 42, KCP_CMD_WINS, 0, 0, 0, 0x40000000u, 0);
+	CHECK(kcp_input(k, d, 24, 0) == 0);
+	kcp_get_stats(k, &st);
+	CHECK(st.rmt_wnd == 32);
 	/* Both received PUSHes and a dup get acked in one datagram. */
 	put_hdr(d, 42, KCP_CMD_PUSH, 32, 0, 0, 0, 5);
 	CHECK(kcp_input(k, d, 29, 0) == 0);
@@ -436,10 +450,10 @@ static void test_wire_format(void)
 	kcp_flush(k, 1000);
 	REQUIRE(cap.n == 1);
 	static const unsigned char want[29] = {
-		4, 3, 2, 1, 81, 0, 0, 4, /* conv, PUSH, frg, wnd 1024 */
-		0xe8, 3, 0, 0,          /* ts 1000 */
-		0, 0, 0, 0, 0, 0, 0, 0, /* sn 0, una 0 */
-		5, 0, 0, 0, 'a', 'b', 'c', 'd', 'e',
+	    4,	  3, 2, 1, 81,	0,   0,	  4, /* conv, PUSH, frg, wnd 1024 */
+	    0xe8, 3, 0, 0,		     /* ts 1000 */
+	    0,	  0, 0, 0, 0,	0,   0,	  0, /* sn 0, una 0 */
+	    5,	  0, 0, 0, 'a', 'b', 'c', 'd', 'e',
 	};
 	CHECK(cap.len[0] == 29 && !memcmp(cap.buf[0], want, 29));
 	CHECK(kcp_peek_opens(cap.buf[0], cap.len[0]));
@@ -475,6 +489,57 @@ static void test_wire_format(void)
 	kcp_free(k);
 }
 
+/* Acks ride with data in one datagram; a reader freeing a closed window
+ * makes the receiver send a WINS at once. */
+static void test_piggyback_and_wins(void)
+{
+	struct kcp_config c = cfg_default();
+	c.sndwnd = c.rcvwnd = 4;
+	struct capture ca = {0}, cb = {0};
+	struct kcp *a = kcp_new(5, &c, capture_out, &ca);
+	struct kcp *b = kcp_new(5, &c, capture_out, &cb);
+	REQUIRE(a != NULL && b != NULL);
+	CHECK(kcp_send(a, "ping", 4) == 4);
+	kcp_flush(a, 0);
+	REQUIRE(ca.n == 1);
+	CHECK(kcp_input(b, ca.buf[0], ca.len[0], 1) == 0);
+	char out[1376];
+	CHECK(kcp_recv(b, out, sizeof(out)) == 4); /* window back to 4 */
+	CHECK(kcp_send(b, "pong", 4) == 4);
+	kcp_flush(b, 1);
+	REQUIRE(cb.n == 1);
+	CHECK(cb.len[0] == 24 + 24 + 4);
+	CHECK(cb.buf[0][4] == KCP_CMD_ACK && cb.buf[0][28] == KCP_CMD_PUSH);
+	CHECK(kcp_input(a, cb.buf[0], cb.len[0], 2) == 0);
+	CHECK(kcp_unacked(a) == 0 && kcp_readable(a) == 4);
+
+	/* Fill b's window of 4 segments without reading. */
+	unsigned char big[4 * 1376];
+	memset(big, 7, sizeof(big));
+	CHECK(kcp_send(a, big, sizeof(big)) == sizeof(big));
+	ca.n = 0;
+	kcp_flush(a, 3); /* an ack for pong, then 4 full segments */
+	CHECK(ca.n == 5);
+	for (int i = 0; i < 5 && i < ca.n; i++)
+		CHECK(kcp_input(b, ca.buf[i], ca.len[i], 4) == 0);
+	cb.n = 0;
+	kcp_flush(b, 4);
+	REQUIRE(cb.n == 1);
+	CHECK(cb.buf[0][6] == 0 && cb.buf[0][7] == 0); /* wnd 0 advertised */
+	CHECK(kcp_next_deadline(b, 4) != 4);
+	CHECK(kcp_recv(b, out, sizeof(out)) == sizeof(out));
+	CHECK(kcp_next_deadline(b, 5) == 5); /* WINS due now */
+	kcp_flush(b, 5);
+	REQUIRE(cb.n == 2);
+	CHECK(cb.len[1] == 24 && cb.buf[1][4] == KCP_CMD_WINS);
+	CHECK(cb.buf[1][6] == 1);
+	kcp_trim(a);
+	kcp_trim(b);
+	CHECK(kcp_readable(b) == 3 * 1376);
+	kcp_free(a);
+	kcp_free(b);
+}
+
 static void test_config(void)
 {
 	struct kcp_config c = cfg_default();
@@ -503,6 +568,7 @@ int main(void)
 	RUN(test_config);
 	RUN(test_wire_format);
 	RUN(test_malformed);
+	RUN(test_piggyback_and_wins);
 	RUN(test_sizes);
 	RUN(test_bidirectional);
 	RUN(test_impairments);

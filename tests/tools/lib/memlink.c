@@ -169,8 +169,8 @@ void memlink_send(struct memlink *l, int dir, const void *buf, size_t len,
 			d->st.dropped++; /* tail drop */
 			return;
 		}
-		d->busy_us += ((uint64_t)len * 1000 + c->rate_bpms - 1) /
-			      c->rate_bpms;
+		d->busy_us +=
+		    ((uint64_t)len * 1000 + c->rate_bpms - 1) / c->rate_bpms;
 		wire_us = d->busy_us;
 	}
 	enqueue(l, d, buf, len, now, wire_us);

@@ -23,7 +23,7 @@ struct memlink_cfg {
 	uint32_t jitter_ms;   /* uniform extra delay in [0, jitter_ms] */
 	uint32_t rate_bpms;   /* bytes per ms; 0 = unlimited */
 	uint32_t queue_bytes; /* rate limiter's queue bound; 0 = 64 KiB */
-	bool dead;            /* drop everything */
+	bool dead;	      /* drop everything */
 };
 
 struct memlink_stats {
