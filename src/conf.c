@@ -607,8 +607,9 @@ static bool conf_check_crypto(struct config *c, char *err, size_t errlen)
  * json-parser 1.1.0 reports the line of a syntax error but always column 0,
  * and it does not count newlines inside block comments. This small scanner
  * walks the same grammar (with json-parser's leniencies: trailing commas,
- * raw newlines in strings, any escape) only to find the byte where the text
- * stops being JSON, so that the message can point at line:column.
+ * raw control characters in strings, any escape; and its quirk: a NUL byte
+ * ends the input) only to find the byte where the text stops being JSON, so
+ * that the message can point at line:column.
  */
 struct scan {
 	const char *p, *end;
@@ -631,15 +632,22 @@ static bool scan_space(struct scan *s)
 		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
 			s->p++;
 		} else if (c == '/' && s->end - s->p >= 2 && s->p[1] == '/') {
-			while (s->p < s->end && *s->p != '\n') {
+			while (s->p < s->end && *s->p != '\n' &&
+			       *s->p != '\0') {
 				s->p++;
+			}
+			if (s->p < s->end && *s->p == '\0') {
+				return scan_fail(s);
 			}
 		} else if (c == '/' && s->end - s->p >= 2 && s->p[1] == '*') {
 			const char *start = s->p;
 			s->p += 2;
-			while (s->end - s->p >= 2 &&
+			while (s->end - s->p >= 2 && s->p[0] != '\0' &&
 			       !(s->p[0] == '*' && s->p[1] == '/')) {
 				s->p++;
+			}
+			if (s->p < s->end && *s->p == '\0') {
+				return scan_fail(s);
 			}
 			if (s->end - s->p < 2) {
 				s->p = start; /* point at the opening */
@@ -659,12 +667,16 @@ static bool scan_value(struct scan *s);
 
 static bool scan_string(struct scan *s)
 {
-	s->p++; /* opening quote */
-	while (s->p < s->end && *s->p != '"') {
-		s->p += *s->p == '\\' ? 2 : 1;
+	const char *open = s->p;
+	s->p++;
+	while (s->p < s->end && *s->p != '"' && *s->p != '\0') {
+		if (*s->p == '\\' && s->end - s->p >= 2 && s->p[1] != '\0') {
+			s->p++;
+		}
+		s->p++;
 	}
-	if (s->p >= s->end) {
-		s->p = s->end;
+	if (s->p >= s->end || *s->p == '\0') {
+		s->p = open; /* unterminated: show where it began */
 		return scan_fail(s);
 	}
 	s->p++;
@@ -694,6 +706,9 @@ static bool scan_number(struct scan *s)
 		}
 	} else if (s->p < s->end && *s->p >= '1' && *s->p <= '9') {
 		scan_digits(s);
+	} else if (s->p < s->end &&
+		   (*s->p == '.' || *s->p == 'e' || *s->p == 'E')) {
+		return scan_fail(s); /* "-.5": a digit must come first */
 	}
 	if (s->p < s->end && *s->p == '.') {
 		s->p++;
@@ -798,7 +813,7 @@ static bool scan_value(struct scan *s)
 static long scan_error_offset(const char *text, size_t len)
 {
 	struct scan s = {text, text + len, NULL, 0};
-	if (scan_value(&s) && scan_space(&s) && s.p < s.end) {
+	if (scan_value(&s) && scan_space(&s) && s.p < s.end && *s.p != '\0') {
 		scan_fail(&s); /* trailing garbage */
 	}
 	if (s.bad == NULL) {
