@@ -628,8 +628,23 @@ static void conf_syntax_error(const char *text, size_t len, const char *name,
 			*c = '?';
 		}
 	}
-	if (clean[0] == '\0' || strcmp(clean, "Unexpected ") == 0) {
-		snprintf(clean, sizeof(clean), "unexpected end of input");
+	/* json-parser prints the offending character with %c; at the end of
+	 * the input that is a NUL, which cuts the message: "Unexpected `". */
+	size_t n = strlen(clean), ticks = 0;
+	for (size_t i = 0; i < n; i++) {
+		ticks += clean[i] == '`';
+	}
+	if (n > 0 && clean[n - 1] == '`' && ticks % 2 == 1) {
+		clean[--n] = '\0';
+	}
+	if (n == 0 || clean[n - 1] == ' ') {
+		snprintf(clean + n, sizeof(clean) - n, "%send of input",
+			 n == 0 ? "unexpected " : "");
+	}
+	if (strstr(clean, "Memory allocation failure") != NULL) {
+		conf_fail(err, errlen, "%s: too large or too deeply nested",
+			  name);
+		return;
 	}
 
 	long off = conf_scan_error_at(text, len);

@@ -239,12 +239,27 @@ static void test_syntax_errors(void)
 	/* An unterminated string is shown where it opens. */
 	CHECK(fails_with("{\"a\":\n  \"abc\n\n", "t.json:2:3: syntax error",
 			 NULL));
+	CHECK(fails_with("{\"a\": {",
+			 "t.json:1:8: syntax error: ", "end of input"));
+	CHECK(fails_with("{\"a\": 1", "syntax error: ", "end of input"));
 	/* json-parser takes a NUL byte for the end of the input. */
 	static const char nul[] = "{\"a\": \"x\0y\"}";
 	err[0] = '\0';
 	CHECK(conf_parse(nul, sizeof(nul) - 1, "t.json", err, sizeof(err)) ==
 	      NULL);
 	CHECK(strstr(err, "t.json:1:7: syntax error") != NULL);
+}
+
+static void test_too_deep(void)
+{
+	size_t n = 1024 * 1024;
+	char *text = malloc(n);
+	REQUIRE(text != NULL);
+	memset(text, '[', n);
+	err[0] = '\0';
+	CHECK(conf_parse(text, n, "t.json", err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "t.json: too large or too deeply nested") != NULL);
+	free(text);
 }
 
 static void test_comments(void)
@@ -554,6 +569,7 @@ int main(void)
 	RUN(test_range_edges);
 	RUN(test_wrong_types);
 	RUN(test_syntax_errors);
+	RUN(test_too_deep);
 	RUN(test_comments);
 	RUN(test_empty_and_root);
 	RUN(test_files);
