@@ -1,11 +1,11 @@
 /* conf_scan.c — find where a JSON text stops being JSON.
  *
  * json-parser 1.1.0 reports the line of a syntax error but always column 0,
- * and it does not count newlines inside block comments or strings. This small scanner
- * walks the same grammar (with json-parser's leniencies: trailing commas,
- * raw control characters in strings, any escape; and its quirk: a NUL byte
- * ends the input) only to find the byte where the text stops being JSON, so
- * that the message can point at line:column.
+ * and it does not count newlines inside block comments or strings. This
+ * small scanner walks the same grammar (with json-parser's leniencies:
+ * trailing commas, raw control characters in strings, any escape; and its
+ * quirk: a NUL byte ends the input) only to find the byte where the text
+ * stops being JSON, so that the message can point at line:column.
  */
 #include "conf_scan.h"
 
