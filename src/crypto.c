@@ -173,6 +173,8 @@ struct crypto {
 	/* Random per process: tells our nonces from the peer's under the
 	 * same key. Bytes beyond the nonce's size are unused. */
 	unsigned char instance[16];
+	/* The id before the last clock step back (see crypto_seal). */
+	unsigned char prev_instance[16];
 	enum crypto_method method;
 	size_t nonce_size;
 	uint64_t last_counter;
@@ -413,6 +415,18 @@ size_t crypto_seal(struct crypto *c, unsigned char *buf, size_t len,
 	 * Wrapping needs the year 2554; refuse rather than repeat. */
 	uint64_t t = now_ms <= UINT64_MAX / NS_PER_MS ? now_ms * NS_PER_MS
 						      : UINT64_MAX;
+	const uint64_t window_ns = (uint64_t)REPLAY_DEFAULT_WINDOW_MS * NS_PER_MS;
+	if (t < c->last_counter && c->last_counter - t > window_ns) {
+		/* The clock stepped back by more than the window (it had run
+		 * ahead). Counting on from the old value would stamp every
+		 * datagram with a time peers reject as STALE until the clock
+		 * catches up. Restart the count at the clock under a new
+		 * random id, as a process restart would: the new nonces differ
+		 * from the old ones in the id even where counters overlap. */
+		memcpy(c->prev_instance, c->instance, sizeof(c->instance));
+		randombytes_buf(c->instance, sizeof(c->instance));
+		c->last_counter = 0;
+	}
 	if (t <= c->last_counter) {
 		if (c->last_counter == UINT64_MAX) {
 			return 0;
@@ -463,7 +477,9 @@ enum crypto_verdict crypto_open(struct crypto *c, unsigned char *buf,
 	if (sent_ms != NULL) {
 		*sent_ms = ms;
 	}
-	if (sodium_memcmp(npub + 8, c->instance, c->nonce_size - 8) == 0) {
+	if (sodium_memcmp(npub + 8, c->instance, c->nonce_size - 8) == 0 ||
+	    sodium_memcmp(npub + 8, c->prev_instance, c->nonce_size - 8) ==
+		    0) {
 		/* Our own datagram reflected back at us. */
 		return CRYPTO_REPLAY;
 	}

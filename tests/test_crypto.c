@@ -246,6 +246,22 @@ static void test_nonce_unique(void)
 	/* A clock stepping back does not make the counter repeat. */
 	len = crypto_seal(tx, buf, 0, T0 - 5000);
 	CHECK(be64(buf + len - ns) == prev + 1);
+	/* A clock that had run ahead and steps back by more than the
+	 * window restarts the count under a new instance id, so peers do not
+	 * see its datagrams as STALE and no nonce repeats. */
+	unsigned char ahead[CRYPTO_MAX_OVERHEAD];
+	size_t alen = crypto_seal(tx, ahead, 0, T0 + 3600000);
+	len = crypto_seal(tx, buf, 0, T0 + 1000);
+	CHECK(be64(buf + len - ns) == (T0 + 1000) * 1000000);
+	CHECK(memcmp(ahead + alen - ns + 8, buf + len - ns + 8, ns - 8) != 0);
+	CHECK(crypto_open(rx, buf, len, T0 + 1000, NULL, &sent) == CRYPTO_OK);
+	CHECK(sent == T0 + 1000);
+	/* Both ids count as our own for the reflection check. */
+	CHECK(crypto_open(tx, ahead, alen, T0 + 1000, NULL, NULL) ==
+	      CRYPTO_REPLAY);
+	memcpy(ahead, buf, len);
+	CHECK(crypto_open(tx, ahead, len, T0 + 1000, NULL, NULL) ==
+	      CRYPTO_REPLAY);
 	/* Two instances with the same key differ in the instance id. */
 	unsigned char other[CRYPTO_MAX_OVERHEAD];
 	size_t olen = crypto_seal(rx, other, 0, T0);
