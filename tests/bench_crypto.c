@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#define PSK "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-#define SIZE 1400
+#define PSK   "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define SIZE  1400
 #define BATCH 4096
 
 static double mono(void)

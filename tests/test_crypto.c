@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define T0 1700000000000ull
-#define PSK "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" /* bytes 0..31 */
+#define T0   1700000000000ull
+#define PSK  "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" /* bytes 0..31 */
 #define PSK2 "HxcDBwsPExcbHyMnKy8zNzs/Q0dLT1NXW19jZ2tvc3c="
 
 static const char *const method_names[] = {
-	"chacha20poly1305_ietf",
-	"xchacha20poly1305_ietf",
-	"aes256gcm",
+    "chacha20poly1305_ietf",
+    "xchacha20poly1305_ietf",
+    "aes256gcm",
 };
 #define NMETHODS 3
 
@@ -115,7 +115,7 @@ static void test_tamper_and_truncate(void)
 		for (size_t cut = 0; cut < len; cut++) {
 			memcpy(buf, sealed, len);
 			enum crypto_verdict v =
-				crypto_open(rx, buf, cut, T0, NULL, NULL);
+			    crypto_open(rx, buf, cut, T0, NULL, NULL);
 			bad += cut < crypto_overhead(rx) ? v != CRYPTO_SHORT
 							 : v != CRYPTO_BADTAG;
 		}
@@ -130,12 +130,12 @@ static void test_tamper_and_truncate(void)
 static void test_wrong_key_and_method(void)
 {
 	unsigned char buf[100 + CRYPTO_MAX_OVERHEAD];
-	struct crypto *a = crypto_new("chacha20poly1305_ietf", PSK, NULL, err,
-				      sizeof(err));
-	struct crypto *b = crypto_new("chacha20poly1305_ietf", PSK2, NULL, err,
-				      sizeof(err));
-	struct crypto *x = crypto_new("xchacha20poly1305_ietf", PSK, NULL,
-				      err, sizeof(err));
+	struct crypto *a =
+	    crypto_new("chacha20poly1305_ietf", PSK, NULL, err, sizeof(err));
+	struct crypto *b =
+	    crypto_new("chacha20poly1305_ietf", PSK2, NULL, err, sizeof(err));
+	struct crypto *x =
+	    crypto_new("xchacha20poly1305_ietf", PSK, NULL, err, sizeof(err));
 	struct crypto *g = open_method("aes256gcm", PSK);
 	REQUIRE(a != NULL && b != NULL && x != NULL);
 	memset(buf, 1, 100);
@@ -217,10 +217,10 @@ static uint64_t be64(const unsigned char *p)
  * strictly increases (so no nonce repeats) and still reads as that ms. */
 static void test_nonce_unique(void)
 {
-	struct crypto *tx = crypto_new("chacha20poly1305_ietf", PSK, NULL,
-				       err, sizeof(err));
-	struct crypto *rx = crypto_new("chacha20poly1305_ietf", PSK, NULL,
-				       err, sizeof(err));
+	struct crypto *tx =
+	    crypto_new("chacha20poly1305_ietf", PSK, NULL, err, sizeof(err));
+	struct crypto *rx =
+	    crypto_new("chacha20poly1305_ietf", PSK, NULL, err, sizeof(err));
 	REQUIRE(tx != NULL && rx != NULL);
 	unsigned char buf[CRYPTO_MAX_OVERHEAD], first[CRYPTO_MAX_OVERHEAD];
 	size_t ns = nonce_size(tx);
@@ -278,19 +278,19 @@ static void test_key_errors(void)
 	CHECK(c == NULL && strstr(err, "not valid base64") != NULL);
 	/* 31 and 33 bytes. */
 	c = crypto_new("chacha20poly1305_ietf",
-		       "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==", NULL, err,
-		       sizeof(err));
+		       "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==", NULL,
+		       err, sizeof(err));
 	CHECK(c == NULL && strstr(err, "decodes to 31 bytes, need 32"));
 	c = crypto_new("chacha20poly1305_ietf",
-		       "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g", NULL, err,
-		       sizeof(err));
+		       "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g", NULL,
+		       err, sizeof(err));
 	CHECK(c == NULL && strstr(err, "decodes to 33 bytes, need 32"));
 	c = crypto_new("chacha20poly1305_ietf", "", NULL, err, sizeof(err));
 	CHECK(c == NULL && strstr(err, "decodes to 0 bytes"));
 	/* URL-safe alphabet is not the standard one. */
 	c = crypto_new("chacha20poly1305_ietf",
-		       "HxcDBwsPExcbHyMnKy8zNzs_Q0dLT1NXW19jZ2tvc3c=", NULL, err,
-		       sizeof(err));
+		       "HxcDBwsPExcbHyMnKy8zNzs_Q0dLT1NXW19jZ2tvc3c=", NULL,
+		       err, sizeof(err));
 	CHECK(c == NULL && strstr(err, "not valid base64"));
 	/* Unpadded and whitespace-wrapped forms of a good key work. */
 	c = crypto_new("chacha20poly1305_ietf",
@@ -320,12 +320,12 @@ static void test_key_errors(void)
 static void test_password(void)
 {
 	unsigned char buf[16 + CRYPTO_MAX_OVERHEAD], copy[sizeof(buf)];
-	struct crypto *a = crypto_new("xchacha20poly1305_ietf", NULL,
-				      "hunter2", err, sizeof(err));
-	struct crypto *b = crypto_new("xchacha20poly1305_ietf", NULL,
-				      "hunter2", err, sizeof(err));
-	struct crypto *c = crypto_new("xchacha20poly1305_ietf", NULL,
-				      "hunter3", err, sizeof(err));
+	struct crypto *a = crypto_new("xchacha20poly1305_ietf", NULL, "hunter2",
+				      err, sizeof(err));
+	struct crypto *b = crypto_new("xchacha20poly1305_ietf", NULL, "hunter2",
+				      err, sizeof(err));
+	struct crypto *c = crypto_new("xchacha20poly1305_ietf", NULL, "hunter3",
+				      err, sizeof(err));
 	REQUIRE(a != NULL && b != NULL && c != NULL);
 	memset(buf, 9, 16);
 	size_t len = crypto_seal(a, buf, 16, T0);
@@ -347,8 +347,8 @@ static void test_genpsk(void)
 	CHECK(strlen(k1) == 44 && k1[43] == '=');
 	CHECK(strcmp(k1, k2) != 0);
 	/* It decodes to exactly 32 bytes: crypto_new accepts it. */
-	struct crypto *c = crypto_new("chacha20poly1305_ietf", k1, NULL, err,
-				      sizeof(err));
+	struct crypto *c =
+	    crypto_new("chacha20poly1305_ietf", k1, NULL, err, sizeof(err));
 	CHECK(c != NULL);
 	crypto_free(c);
 	CHECK(!crypto_genpsk("rot13", k1, sizeof(k1), err, sizeof(err)));
@@ -385,17 +385,17 @@ static void test_list_methods(void)
 static const struct {
 	const char *method, *psk, *password, *plain, *hex;
 } vectors[] = {
-	{"chacha20poly1305_ietf", PSK, NULL, "kcptun-libev vector",
-	 "67c8082b3888efc1c96d9662dc8c9898e931a12e1a87fadb8eac155be0f15842d862e"
-	 "ea0a1a2a3a4a5a6a7a8a9aaab"},
-	{"xchacha20poly1305_ietf", PSK, NULL, "kcptun-libev vector",
-	 "2e8f7a69c23389c0080d48ff5146c6a34fc5edbc0d7ead216d772c9096ec5bb14e48c"
-	 "ba0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7"},
-	{"aes256gcm", PSK, NULL, "kcptun-libev vector",
-	 "8d7b0c5930a52fd30b07e2a5270ca5bd04c32b3c9b22f89a76ccf938fbb6e8db837cc"
-	 "5a0a1a2a3a4a5a6a7a8a9aaab"},
-	{"chacha20poly1305_ietf", NULL, "correct horse battery staple", "",
-	 "6e5f53c0dbe4e92e89c4360da50cef63000000000000000000000000"},
+    {"chacha20poly1305_ietf", PSK, NULL, "kcptun-libev vector",
+     "67c8082b3888efc1c96d9662dc8c9898e931a12e1a87fadb8eac155be0f15842d862e"
+     "ea0a1a2a3a4a5a6a7a8a9aaab"},
+    {"xchacha20poly1305_ietf", PSK, NULL, "kcptun-libev vector",
+     "2e8f7a69c23389c0080d48ff5146c6a34fc5edbc0d7ead216d772c9096ec5bb14e48c"
+     "ba0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7"},
+    {"aes256gcm", PSK, NULL, "kcptun-libev vector",
+     "8d7b0c5930a52fd30b07e2a5270ca5bd04c32b3c9b22f89a76ccf938fbb6e8db837cc"
+     "5a0a1a2a3a4a5a6a7a8a9aaab"},
+    {"chacha20poly1305_ietf", NULL, "correct horse battery staple", "",
+     "6e5f53c0dbe4e92e89c4360da50cef63000000000000000000000000"},
 };
 
 static char *read_doc(void)
@@ -421,8 +421,8 @@ static void test_vectors(void)
 	CHECK(doc != NULL);
 	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
 		struct crypto *c =
-			crypto_new(vectors[i].method, vectors[i].psk,
-				   vectors[i].password, err, sizeof(err));
+		    crypto_new(vectors[i].method, vectors[i].psk,
+			       vectors[i].password, err, sizeof(err));
 		if (c == NULL) {
 			CHECK(strcmp(vectors[i].method, "aes256gcm") == 0);
 			printf("  skipped vector %zu: %s\n", i, err);
@@ -431,8 +431,8 @@ static void test_vectors(void)
 		unsigned char nonce[24], buf[64 + CRYPTO_MAX_OVERHEAD];
 		for (int j = 0; j < 24; j++) {
 			nonce[j] = vectors[i].password != NULL
-					   ? 0
-					   : (unsigned char)(0xa0 + j);
+				       ? 0
+				       : (unsigned char)(0xa0 + j);
 		}
 		size_t n = strlen(vectors[i].plain);
 		memcpy(buf, vectors[i].plain, n);
@@ -455,8 +455,8 @@ static void test_vectors(void)
 static void test_no_crypto_build(void)
 {
 	CHECK(!crypto_built_in());
-	struct crypto *c = crypto_new("chacha20poly1305_ietf", PSK, NULL, err,
-				      sizeof(err));
+	struct crypto *c =
+	    crypto_new("chacha20poly1305_ietf", PSK, NULL, err, sizeof(err));
 	CHECK(c == NULL);
 	CHECK(strstr(err, "this build has no encryption (built with "
 			  "ENABLE_CRYPTO=OFF)") != NULL);

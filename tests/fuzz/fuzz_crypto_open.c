@@ -11,9 +11,9 @@
 #define PSK "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 static const char *const names[] = {
-	"chacha20poly1305_ietf",
-	"xchacha20poly1305_ietf",
-	"aes256gcm",
+    "chacha20poly1305_ietf",
+    "xchacha20poly1305_ietf",
+    "aes256gcm",
 };
 static struct crypto *tx[3], *rx[3];
 static uint64_t clock_ms = 1700000000000ull;
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t plain = 0;
 		uint64_t sent = 0;
 		enum crypto_verdict v =
-			crypto_open(rx[m], exact, size, clock_ms, &plain, &sent);
+		    crypto_open(rx[m], exact, size, clock_ms, &plain, &sent);
 		free(exact);
 		/* Forging a tag by chance would be a 2^-128 event. */
 		if (v == CRYPTO_OK) {
@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t len = crypto_seal(tx[m], buf, size, clock_ms);
 		if (len != size + crypto_overhead(tx[m]) ||
 		    crypto_open(rx[m], buf, len, clock_ms, &plain, &sent) !=
-			    CRYPTO_OK ||
+			CRYPTO_OK ||
 		    plain != size || sent != clock_ms ||
 		    memcmp(buf, data, size) != 0) {
 			abort();
