@@ -176,6 +176,7 @@ struct crypto {
 	unsigned char instance[16];
 	/* The id before the last clock step back (see crypto_seal). */
 	unsigned char prev_instance[16];
+	bool has_prev_instance;
 	enum crypto_method method;
 	size_t nonce_size;
 	uint64_t last_counter;
@@ -428,6 +429,7 @@ size_t crypto_seal(struct crypto *c, unsigned char *buf, size_t len,
 		 * random id, as a process restart would: the new nonces differ
 		 * from the old ones in the id even where counters overlap. */
 		memcpy(c->prev_instance, c->instance, sizeof(c->instance));
+		c->has_prev_instance = true;
 		randombytes_buf(c->instance, sizeof(c->instance));
 		c->last_counter = 0;
 	}
@@ -482,7 +484,8 @@ enum crypto_verdict crypto_open(struct crypto *c, unsigned char *buf,
 		*sent_ms = ms;
 	}
 	if (sodium_memcmp(npub + 8, c->instance, c->nonce_size - 8) == 0 ||
-	    sodium_memcmp(npub + 8, c->prev_instance, c->nonce_size - 8) == 0) {
+	    (c->has_prev_instance && sodium_memcmp(npub + 8, c->prev_instance,
+						   c->nonce_size - 8) == 0)) {
 		/* Our own datagram reflected back at us. */
 		return CRYPTO_REPLAY;
 	}
