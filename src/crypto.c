@@ -9,6 +9,7 @@
 #include "crypto.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if WITH_CRYPTO
@@ -20,7 +21,7 @@
 #define CRYPTO_TAG_SIZE 16
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -54,7 +55,8 @@ const char *crypto_verdict_str(enum crypto_verdict v)
 
 #if !WITH_CRYPTO
 
-#define NO_CRYPTO_MSG "this build has no encryption (built with ENABLE_CRYPTO=OFF)"
+#define NO_CRYPTO_MSG \
+	"this build has no encryption (built with ENABLE_CRYPTO=OFF)"
 
 bool crypto_built_in(void)
 {
@@ -135,13 +137,13 @@ void crypto_list_methods(FILE *out)
 
 /* The nonce's first 8 bytes count nanoseconds since the epoch (big-endian),
  * so the receiver recovers the sender's time in ms by a division. */
-#define NS_PER_MS 1000000u
+#define NS_PER_MS	     1000000u
 
 /* Password stretching: Argon2id, 3 passes over 32 MiB. ~40 ms on the
  * development machine; a small router is expected to stay well under 1 s,
  * and 32 MiB fits one with 128 MiB of RAM (docs/CRYPTO.md). */
-#define CRYPTO_PWHASH_OPS 3u
-#define CRYPTO_PWHASH_MEM (32u * 1024u * 1024u)
+#define CRYPTO_PWHASH_OPS    3u
+#define CRYPTO_PWHASH_MEM    (32u * 1024u * 1024u)
 /* Both ends must derive the same key without talking, so the salt is fixed:
  * a hash of this string. Changing it changes every password-derived key. */
 #define CRYPTO_PWHASH_DOMAIN "kcptun-libev password salt, protocol 1"
@@ -157,22 +159,24 @@ static const struct {
 	enum crypto_method id;
 	size_t nonce_size;
 } methods[] = {
-	{"chacha20poly1305_ietf", METHOD_CHACHA20,
-	 crypto_aead_chacha20poly1305_ietf_NPUBBYTES},
-	{"xchacha20poly1305_ietf", METHOD_XCHACHA20,
-	 crypto_aead_xchacha20poly1305_ietf_NPUBBYTES},
-	{"aes256gcm", METHOD_AES256GCM, crypto_aead_aes256gcm_NPUBBYTES},
+    {"chacha20poly1305_ietf", METHOD_CHACHA20,
+     crypto_aead_chacha20poly1305_ietf_NPUBBYTES},
+    {"xchacha20poly1305_ietf", METHOD_XCHACHA20,
+     crypto_aead_xchacha20poly1305_ietf_NPUBBYTES},
+    {"aes256gcm", METHOD_AES256GCM, crypto_aead_aes256gcm_NPUBBYTES},
 };
-#define METHOD_COUNT (sizeof(methods) / sizeof(methods[0]))
+#define METHOD_COUNT	     (sizeof(methods) / sizeof(methods[0]))
 
 struct crypto {
-	/* Expanded AES key; 16-byte aligned by its type. sodium_malloc keeps
-	 * that alignment because sizeof(struct crypto) is a multiple of it. */
+	/* Expanded AES key; its type asks for 16-byte alignment. */
 	crypto_aead_aes256gcm_state aes;
 	unsigned char key[CRYPTO_KEY_SIZE];
 	/* Random per process: tells our nonces from the peer's under the
 	 * same key. Bytes beyond the nonce's size are unused. */
 	unsigned char instance[16];
+	/* The id before the last clock step back (see crypto_seal). */
+	unsigned char prev_instance[16];
+	bool has_prev_instance;
 	enum crypto_method method;
 	size_t nonce_size;
 	uint64_t last_counter;
@@ -222,10 +226,9 @@ static bool psk_decode(const char *psk, unsigned char key[CRYPTO_KEY_SIZE],
 	}
 	/* Whitespace is ignored: a key pasted with a newline is still the
 	 * same key. Padded and unpadded forms are both accepted. */
-	if (sodium_base642bin(tmp, sizeof(tmp), psk, slen, " \t\r\n", &n,
-			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0 &&
-	    sodium_base642bin(tmp, sizeof(tmp), psk, slen, " \t\r\n", &n,
-			      NULL,
+	if (sodium_base642bin(tmp, sizeof(tmp), psk, slen, " \t\r\n", &n, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 &&
+	    sodium_base642bin(tmp, sizeof(tmp), psk, slen, " \t\r\n", &n, NULL,
 			      sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0) {
 		set_err(err, errlen,
 			"psk is not valid base64 (standard alphabet A-Z a-z "
@@ -295,12 +298,17 @@ struct crypto *crypto_new(const char *method, const char *psk,
 	}
 	if ((psk == NULL) == (password == NULL)) {
 		set_err(err, errlen,
-			psk == NULL ? "no key: set a psk or a password"
-				    : "set either a psk or a password, not both");
+			psk == NULL
+			    ? "no key: set a psk or a password"
+			    : "set either a psk or a password, not both");
 		return NULL;
 	}
 
-	struct crypto *c = sodium_malloc(sizeof(*c));
+	/* Plain heap memory, not sodium_malloc: sodium's guarded pages are
+	 * invisible to LeakSanitizer, which then reports the replay guard
+	 * they point to as leaked. The key is wiped on free instead.
+	 * sizeof is a multiple of the AES state's 16-byte alignment. */
+	struct crypto *c = aligned_alloc(_Alignof(struct crypto), sizeof(*c));
 	if (c == NULL) {
 		set_err(err, errlen, "out of memory");
 		return NULL;
@@ -321,8 +329,8 @@ struct crypto *crypto_new(const char *method, const char *psk,
 	/* Created at time 0: until the first datagram the window check alone
 	 * bounds what is accepted (see replay_new), and crypto_new needs no
 	 * clock. */
-	c->replay = replay_new(REPLAY_DEFAULT_ENTRIES,
-			       REPLAY_DEFAULT_WINDOW_MS, 0);
+	c->replay =
+	    replay_new(REPLAY_DEFAULT_ENTRIES, REPLAY_DEFAULT_WINDOW_MS, 0);
 	if (c->replay == NULL) {
 		set_err(err, errlen, "out of memory (replay guard)");
 		goto fail;
@@ -339,9 +347,8 @@ void crypto_free(struct crypto *c)
 		return;
 	}
 	replay_free(c->replay);
-	/* sodium_free wipes too; the explicit wipe states the intent. */
 	sodium_memzero(c, sizeof(*c));
-	sodium_free(c);
+	free(c);
 }
 
 size_t crypto_overhead(const struct crypto *c)
@@ -378,13 +385,15 @@ size_t crypto_seal_nonce(struct crypto *c, unsigned char *buf, size_t len,
 	case METHOD_CHACHA20:
 		if (len <= crypto_aead_chacha20poly1305_ietf_MESSAGEBYTES_MAX) {
 			rc = crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-				buf, tag, NULL, buf, len, NULL, 0, NULL, npub,
-				c->key);
+			    buf, tag, NULL, buf, len, NULL, 0, NULL, npub,
+			    c->key);
 		}
 		break;
 	case METHOD_XCHACHA20:
-		if (len <= crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX) {
-			rc = crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+		if (len <=
+		    crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX) {
+			rc =
+			    crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
 				buf, tag, NULL, buf, len, NULL, 0, NULL, npub,
 				c->key);
 		}
@@ -392,8 +401,8 @@ size_t crypto_seal_nonce(struct crypto *c, unsigned char *buf, size_t len,
 	case METHOD_AES256GCM:
 		if (len <= crypto_aead_aes256gcm_MESSAGEBYTES_MAX) {
 			rc = crypto_aead_aes256gcm_encrypt_detached_afternm(
-				buf, tag, NULL, buf, len, NULL, 0, NULL, npub,
-				&c->aes);
+			    buf, tag, NULL, buf, len, NULL, 0, NULL, npub,
+			    &c->aes);
 		}
 		break;
 	}
@@ -408,8 +417,22 @@ size_t crypto_seal(struct crypto *c, unsigned char *buf, size_t len,
 	 * previous value + 1. Equal ms stamps (a burst) or a clock stepping
 	 * back both keep counting up, so this process never reuses a nonce.
 	 * Wrapping needs the year 2554; refuse rather than repeat. */
-	uint64_t t = now_ms <= UINT64_MAX / NS_PER_MS ? now_ms * NS_PER_MS
-						      : UINT64_MAX;
+	uint64_t t =
+	    now_ms <= UINT64_MAX / NS_PER_MS ? now_ms * NS_PER_MS : UINT64_MAX;
+	const uint64_t window_ns =
+	    (uint64_t)REPLAY_DEFAULT_WINDOW_MS * NS_PER_MS;
+	if (t < c->last_counter && c->last_counter - t > window_ns) {
+		/* The clock stepped back by more than the window (it had run
+		 * ahead). Counting on from the old value would stamp every
+		 * datagram with a time peers reject as STALE until the clock
+		 * catches up. Restart the count at the clock under a new
+		 * random id, as a process restart would: the new nonces differ
+		 * from the old ones in the id even where counters overlap. */
+		memcpy(c->prev_instance, c->instance, sizeof(c->instance));
+		c->has_prev_instance = true;
+		randombytes_buf(c->instance, sizeof(c->instance));
+		c->last_counter = 0;
+	}
 	if (t <= c->last_counter) {
 		if (c->last_counter == UINT64_MAX) {
 			return 0;
@@ -440,15 +463,15 @@ enum crypto_verdict crypto_open(struct crypto *c, unsigned char *buf,
 	switch (c->method) {
 	case METHOD_CHACHA20:
 		rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-			buf, NULL, buf, clen, tag, NULL, 0, npub, c->key);
+		    buf, NULL, buf, clen, tag, NULL, 0, npub, c->key);
 		break;
 	case METHOD_XCHACHA20:
 		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-			buf, NULL, buf, clen, tag, NULL, 0, npub, c->key);
+		    buf, NULL, buf, clen, tag, NULL, 0, npub, c->key);
 		break;
 	case METHOD_AES256GCM:
 		rc = crypto_aead_aes256gcm_decrypt_detached_afternm(
-			buf, NULL, buf, clen, tag, NULL, 0, npub, &c->aes);
+		    buf, NULL, buf, clen, tag, NULL, 0, npub, &c->aes);
 		break;
 	}
 	if (rc != 0) {
@@ -460,7 +483,9 @@ enum crypto_verdict crypto_open(struct crypto *c, unsigned char *buf,
 	if (sent_ms != NULL) {
 		*sent_ms = ms;
 	}
-	if (sodium_memcmp(npub + 8, c->instance, c->nonce_size - 8) == 0) {
+	if (sodium_memcmp(npub + 8, c->instance, c->nonce_size - 8) == 0 ||
+	    (c->has_prev_instance && sodium_memcmp(npub + 8, c->prev_instance,
+						   c->nonce_size - 8) == 0)) {
 		/* Our own datagram reflected back at us. */
 		return CRYPTO_REPLAY;
 	}

@@ -33,7 +33,7 @@
 /* Senders tracked per generation and floors tracked in total. A tunnel
  * server sees a handful of client processes; more only cost precision. */
 #define REPLAY_GEN_SENDERS 16
-#define REPLAY_FLOORS 64
+#define REPLAY_FLOORS	   64
 /* libbloom refuses smaller filters. */
 #define REPLAY_MIN_ENTRIES 1000
 /* Bloom false-positive rate per generation: a false positive drops one
@@ -60,7 +60,7 @@ struct replay {
 	uint32_t entries;
 	uint32_t window_ms;
 	uint64_t rotate_ms; /* a generation's time as the newest one */
-	unsigned cur;       /* index of the newest generation */
+	unsigned cur;	    /* index of the newest generation */
 	struct replay_gen gen[REPLAY_GENERATIONS];
 	uint64_t floor_ms; /* global floor */
 	unsigned nfloors;
@@ -124,7 +124,8 @@ static uint64_t floor_of(const struct replay *r, uint64_t id)
 	uint64_t f = r->floor_ms;
 	for (unsigned i = 0; i < r->nfloors; i++) {
 		if (r->floors[i].id == id) {
-			return r->floors[i].max_ms > f ? r->floors[i].max_ms : f;
+			return r->floors[i].max_ms > f ? r->floors[i].max_ms
+						       : f;
 		}
 	}
 	return f;
@@ -193,8 +194,7 @@ static void rotate(struct replay *r, uint64_t now_ms)
 	r->cur = oldest_i;
 }
 
-struct replay *replay_new(uint32_t entries, uint32_t window_ms,
-			  uint64_t now_ms)
+struct replay *replay_new(uint32_t entries, uint32_t window_ms, uint64_t now_ms)
 {
 	struct replay *r = calloc(1, sizeof(*r));
 	if (r == NULL) {

@@ -22,7 +22,7 @@
 struct replay;
 
 /* The sizes crypto.c uses: 3 generations of 96000 nonces at a 1e-6
- * false-positive rate hold 1,035,189 bytes (<= 1 MiB); the window is the
+ * false-positive rate hold 1,035,186 bytes (<= 1 MiB); the window is the
  * clock skew tolerated between two ends (docs/CRYPTO.md). */
 #define REPLAY_DEFAULT_ENTRIES 96000u
 #define REPLAY_DEFAULT_WINDOW_MS 60000u

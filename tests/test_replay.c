@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define T0 1700000000000ull /* a plausible wall clock, ms */
+#define T0     1700000000000ull /* a plausible wall clock, ms */
 #define WINDOW 60000u
 
 /* A 12-byte nonce as crypto.c lays it out: 8-byte counter, 4-byte id. */
@@ -156,8 +156,8 @@ static void test_many_senders(void)
 
 static void test_memory_defaults(void)
 {
-	struct replay *r = replay_new(REPLAY_DEFAULT_ENTRIES,
-				      REPLAY_DEFAULT_WINDOW_MS, T0);
+	struct replay *r =
+	    replay_new(REPLAY_DEFAULT_ENTRIES, REPLAY_DEFAULT_WINDOW_MS, T0);
 	REQUIRE(r != NULL);
 	size_t mem = replay_memory(r);
 	printf("  replay_memory at defaults: %zu bytes\n", mem);
@@ -188,8 +188,8 @@ struct sent {
 };
 
 #define SENDERS 5
-#define RECENT 4096
-#define OLD 4096
+#define RECENT	4096
+#define OLD	4096
 
 /* 2 million operations on a small guard (rotations every 1000 inserts):
  * senders with skewed clocks, reordering delays, a clock that sometimes
@@ -216,8 +216,8 @@ static void test_randomized_never_twice(void)
 		}
 		if ((x >> 32) % 3 == 0 && nrecent > 0) {
 			struct sent *s = (x >> 40) % 4 == 0 && nold > 0
-						 ? &old[(x >> 44) % nold]
-						 : &recent[(x >> 44) % nrecent];
+					     ? &old[(x >> 44) % nold]
+					     : &recent[(x >> 44) % nrecent];
 			replays++;
 			twice += chk(r, s->n, s->ms, now) == REPLAY_FRESH;
 			continue;
@@ -229,8 +229,8 @@ static void test_randomized_never_twice(void)
 		fresh_tries++;
 		if (chk(r, s.n, s.ms, now) == REPLAY_FRESH) {
 			fresh_ok++;
-			recent[nrecent < RECENT ? nrecent++ : (x >> 8) % RECENT] =
-				s;
+			recent[nrecent < RECENT ? nrecent++
+						: (x >> 8) % RECENT] = s;
 			if ((x >> 4) % 64 == 0) {
 				old[nold < OLD ? nold++ : (x >> 16) % OLD] = s;
 			}
