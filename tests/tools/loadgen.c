@@ -555,6 +555,7 @@ static int lg_udp(void)
 		printf("loadgen: udp: %s\n", strerror(errno));
 		return 1;
 	}
+	netutil_set_buffers(fd, 4 << 20);
 	size_t len = (size_t)lg.up_size;
 	unsigned char *seen = calloc(lg.conns, 1);
 	if (seen == NULL) {

@@ -34,6 +34,7 @@
 #define MAX_CLIENTS 4096
 /* Timers may fire a hair early; treat anything this close as due. */
 #define SLACK 0.0001
+#define UDP_BUFFERS (4 << 20)
 
 struct client {
 	struct client *hnext;
@@ -397,6 +398,7 @@ static bool client_bind(struct client *c)
 		ev_io_stop(g.loop, &c->w_up);
 		close(c->up_fd);
 	}
+	netutil_set_buffers(fd, UDP_BUFFERS);
 	c->up_fd = fd;
 	ev_io_init(&c->w_up, up_cb, fd, EV_READ);
 	c->w_up.data = c;
@@ -556,6 +558,7 @@ static int replay(const char *path, double speed, double timeout)
 		fclose(f);
 		return 1;
 	}
+	netutil_set_buffers(fd, UDP_BUFFERS);
 	double t0 = tool_now(), deadline = t0 + timeout;
 	uint64_t first = 0, n = 0, bytes = 0, replies = 0, errs = 0;
 	unsigned char hdr[12];
@@ -740,6 +743,7 @@ int main(int argc, char **argv)
 			fclose(g.capture);
 		return 1;
 	}
+	netutil_set_buffers(g.lfd, UDP_BUFFERS);
 	printf("listening on %d\n", netaddr_port(&bound));
 
 	g.loop = ev_default_loop(0);

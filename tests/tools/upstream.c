@@ -503,6 +503,8 @@ int main(int argc, char **argv)
 			listen_str, strerror(errno));
 		return 1;
 	}
+	if (g.mode == M_UDPECHO)
+		netutil_set_buffers(g.lfd, 4 << 20);
 	struct netaddr bound;
 	if (!netutil_local_addr(g.lfd, &bound)) {
 		close(g.lfd);

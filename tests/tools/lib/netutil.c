@@ -228,3 +228,16 @@ int netutil_socket_error(int fd)
 		return errno;
 	return err;
 }
+
+void netutil_set_buffers(int fd, int bytes)
+{
+	/* Best effort: the FORCE variants need CAP_NET_ADMIN. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes,
+		       sizeof(bytes)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes,
+				 sizeof(bytes));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes,
+		       sizeof(bytes)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes,
+				 sizeof(bytes));
+}
