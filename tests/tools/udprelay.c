@@ -27,13 +27,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define C2T 0 /* client -> target */
-#define T2C 1 /* target -> client */
-#define REORDER_HOLD 0.005
+#define C2T	       0 /* client -> target */
+#define T2C	       1 /* target -> client */
+#define REORDER_HOLD   0.005
 #define CLIENT_BUCKETS 1024
-#define MAX_CLIENTS 4096
+#define MAX_CLIENTS    4096
 /* Timers may fire a hair early; treat anything this close as due. */
-#define SLACK 0.0001
+#define SLACK	    0.0001
 #define UDP_BUFFERS (4 << 20)
 
 struct client {
@@ -271,8 +271,9 @@ static void schedule(void)
 		if (d->qhead != NULL) {
 			rate_drain(d, now);
 			if (d->qhead != NULL) {
-				double t = now + ((double)d->qhead->len -
-						  d->tokens) / g.rate_Bps;
+				double t =
+				    now + ((double)d->qhead->len - d->tokens) /
+					      g.rate_Bps;
 				if (next < 0 || t < next)
 					next = t;
 			}
@@ -307,7 +308,7 @@ static void capture_write(const unsigned char *data, size_t len)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	unsigned char hdr[12];
 	tool_put_be64(hdr, (uint64_t)ts.tv_sec * 1000000u +
-				   (uint64_t)ts.tv_nsec / 1000u);
+			       (uint64_t)ts.tv_nsec / 1000u);
 	tool_put_be32(hdr + 8, (uint32_t)len);
 	if (fwrite(hdr, sizeof(hdr), 1, g.capture) != 1 ||
 	    fwrite(data, len, 1, g.capture) != 1) {
@@ -391,7 +392,7 @@ static bool client_bind(struct client *c)
 		 * that dropped the mapping. */
 		ssize_t n;
 		while ((n = recv(c->up_fd, drainbuf, sizeof(drainbuf), 0)) >=
-			       0 ||
+			   0 ||
 		       errno == ECONNREFUSED)
 			if (n >= 0)
 				ingress(c, T2C, drainbuf, (size_t)n);
@@ -536,8 +537,8 @@ static void sleep_until(double t)
 	if (left <= 0)
 		return;
 	struct timespec ts = {.tv_sec = (time_t)left,
-			      .tv_nsec = (long)((left - (double)(time_t)left) *
-						1e9)};
+			      .tv_nsec =
+				  (long)((left - (double)(time_t)left) * 1e9)};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }
@@ -615,24 +616,24 @@ static bool opt_prob(const char *arg, double *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"target", required_argument, NULL, 'T'},
-		{"loss", required_argument, NULL, 'L'},
-		{"dup", required_argument, NULL, 'D'},
-		{"reorder", required_argument, NULL, 'R'},
-		{"delay-ms", required_argument, NULL, 'd'},
-		{"jitter-ms", required_argument, NULL, 'j'},
-		{"rate-mbit", required_argument, NULL, 'r'},
-		{"queue-kb", required_argument, NULL, 'q'},
-		{"seed", required_argument, NULL, 's'},
-		{"rebind-after", required_argument, NULL, 'b'},
-		{"capture", required_argument, NULL, 'c'},
-		{"replay", required_argument, NULL, 'p'},
-		{"replay-speed", required_argument, NULL, 'S'},
-		{"timeout", required_argument, NULL, 't'},
-		{"stats-file", required_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"target", required_argument, NULL, 'T'},
+	    {"loss", required_argument, NULL, 'L'},
+	    {"dup", required_argument, NULL, 'D'},
+	    {"reorder", required_argument, NULL, 'R'},
+	    {"delay-ms", required_argument, NULL, 'd'},
+	    {"jitter-ms", required_argument, NULL, 'j'},
+	    {"rate-mbit", required_argument, NULL, 'r'},
+	    {"queue-kb", required_argument, NULL, 'q'},
+	    {"seed", required_argument, NULL, 's'},
+	    {"rebind-after", required_argument, NULL, 'b'},
+	    {"capture", required_argument, NULL, 'c'},
+	    {"replay", required_argument, NULL, 'p'},
+	    {"replay-speed", required_argument, NULL, 'S'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"stats-file", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *listen_str = NULL, *target_str = NULL, *capture = NULL;
 	const char *replay_file = NULL, *stats_file = NULL;
@@ -722,8 +723,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	g.rate_Bps = rate_mbit * 1e6 / 8;
-	g.qlimit = queue_kb > 0 ? (size_t)queue_kb * 1024
-				: (size_t)(g.rate_Bps * 0.1);
+	g.qlimit =
+	    queue_kb > 0 ? (size_t)queue_kb * 1024 : (size_t)(g.rate_Bps * 0.1);
 	if (g.qlimit < 16 * 1024)
 		g.qlimit = 16 * 1024;
 	/* Separate streams: one direction's traffic must not change the
