@@ -22,11 +22,15 @@ static void test_prng_known_answer(void)
 	 * every byte, so the stream may never change. */
 	unsigned char b[16];
 	prng_stream(0, 0, b, sizeof(b));
-	CHECK(memcmp(b, "\xaf\xcd\x1d\x7b\x39\xa8\x20\xe2"
-			 "\xf4\x65\xb9\xa1\x6a\x9e\x78\x6e", 16) == 0);
+	CHECK(memcmp(b,
+		     "\xaf\xcd\x1d\x7b\x39\xa8\x20\xe2"
+		     "\xf4\x65\xb9\xa1\x6a\x9e\x78\x6e",
+		     16) == 0);
 	prng_stream(1, 0, b, sizeof(b));
-	CHECK(memcmp(b, "\x72\xd7\xc2\xdd\x30\x80\xef\xbf"
-			 "\x47\xaa\xf2\x82\xe4\x2c\x55\x5f", 16) == 0);
+	CHECK(memcmp(b,
+		     "\x72\xd7\xc2\xdd\x30\x80\xef\xbf"
+		     "\x47\xaa\xf2\x82\xe4\x2c\x55\x5f",
+		     16) == 0);
 	struct prng p;
 	prng_seed(&p, 42);
 	CHECK(prng_next(&p) == 0x989b3f130a063869ULL);

@@ -143,8 +143,8 @@ static bool ss_write(struct lconn *c)
 			c->wr_shut = true;
 			break;
 		}
-		ssize_t n = send(c->fd, c->obuf + c->ohead,
-				 c->otail - c->ohead, MSG_NOSIGNAL);
+		ssize_t n = send(c->fd, c->obuf + c->ohead, c->otail - c->ohead,
+				 MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -164,8 +164,9 @@ static const char *ss_check_end(struct lconn *c, char *msg, size_t size)
 {
 	if (c->down_got < c->req.down_size ||
 	    c->trailer_got < SS_TRAILER_SIZE) {
-		snprintf(msg, size, "early EOF: got %llu of %llu down bytes, "
-				    "%zu of %d trailer bytes",
+		snprintf(msg, size,
+			 "early EOF: got %llu of %llu down bytes, "
+			 "%zu of %d trailer bytes",
 			 (unsigned long long)c->down_got,
 			 (unsigned long long)c->req.down_size, c->trailer_got,
 			 SS_TRAILER_SIZE);
@@ -184,8 +185,9 @@ static const char *ss_check_end(struct lconn *c, char *msg, size_t size)
 		sha256_final(&c->up_sha, want);
 	}
 	if (memcmp(want, c->trailer, sizeof(want)) != 0) {
-		snprintf(msg, size, "server saw different up bytes "
-				    "(digest/count mismatch)");
+		snprintf(msg, size,
+			 "server saw different up bytes "
+			 "(digest/count mismatch)");
 		return msg;
 	}
 	return NULL;
@@ -193,7 +195,8 @@ static const char *ss_check_end(struct lconn *c, char *msg, size_t size)
 
 static bool ss_read(struct lconn *c)
 {
-	for (;;) {
+	/* Bounded: libev comes back while data remains (level-triggered). */
+	for (int budget = 16; budget > 0; budget--) {
 		ssize_t n = recv(c->fd, rbuf, sizeof(rbuf), 0);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -236,6 +239,7 @@ static bool ss_read(struct lconn *c)
 		memcpy(c->trailer + c->trailer_got, p, len);
 		c->trailer_got += len;
 	}
+	return true;
 }
 
 static void ss_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -279,9 +283,8 @@ static void ss_start_next(void)
 		struct prng p;
 		prng_seed(&p, lg.seed ^ prng_mix(c->idx + 1));
 		c->req.up_size = prng_range(&p, lg.min_size, lg.max_size);
-		c->req.down_size = ss.nohash ? 0
-					     : prng_range(&p, lg.min_size,
-							  lg.max_size);
+		c->req.down_size =
+		    ss.nohash ? 0 : prng_range(&p, lg.min_size, lg.max_size);
 		c->req.seed = prng_next(&p);
 		c->req.flags = ss.nohash ? SS_FLAG_NOHASH : 0;
 		c->up_seed = prng_next(&p);
@@ -362,8 +365,8 @@ static int lg_sinksource(bool bulk)
 	else
 		printf("loadgen: %llu/%llu ok, %.1f MiB up, %.1f MiB down, "
 		       "%.3f s, %.1f MiB/s\n",
-		       (unsigned long long)ss.ok,
-		       (unsigned long long)lg.conns, up, down, dt, rate);
+		       (unsigned long long)ss.ok, (unsigned long long)lg.conns,
+		       up, down, dt, rate);
 	if (ss.timed_out)
 		return 2;
 	return ss.ok == lg.conns ? 0 : 1;
@@ -555,6 +558,7 @@ static int lg_udp(void)
 		printf("loadgen: udp: %s\n", strerror(errno));
 		return 1;
 	}
+	netutil_set_buffers(fd, 4 << 20);
 	size_t len = (size_t)lg.up_size;
 	unsigned char *seen = calloc(lg.conns, 1);
 	if (seen == NULL) {
@@ -587,8 +591,8 @@ static int lg_udp(void)
 		if (sent == lg.conns && (got == sent || now >= quiet_until))
 			break;
 		double wake = sent < lg.conns ? next : quiet_until;
-		int r = syncio_wait(fd, POLLIN, wake < lg.deadline ? wake
-							 : lg.deadline);
+		int r = syncio_wait(fd, POLLIN,
+				    wake < lg.deadline ? wake : lg.deadline);
 		if (r <= 0)
 			continue;
 		ssize_t n;
@@ -623,9 +627,9 @@ static int lg_udp(void)
 	double ratio = sent ? (double)got / (double)sent : 0;
 	printf("loadgen: udp sent %llu, received %llu (%.1f%%), dup %llu, "
 	       "out-of-order %llu, corrupt %llu\n",
-	       (unsigned long long)sent, (unsigned long long)got,
-	       ratio * 100.0, (unsigned long long)dups,
-	       (unsigned long long)late, (unsigned long long)bad);
+	       (unsigned long long)sent, (unsigned long long)got, ratio * 100.0,
+	       (unsigned long long)dups, (unsigned long long)late,
+	       (unsigned long long)bad);
 	if (timed_out)
 		return 2;
 	return bad == 0 && ratio >= lg.expect_min ? 0 : 1;
@@ -682,19 +686,19 @@ static bool opt_size(const char *name, const char *arg, uint64_t *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"connect", required_argument, NULL, 'a'},
-		{"mode", required_argument, NULL, 'm'},
-		{"conns", required_argument, NULL, 'n'},
-		{"parallel", required_argument, NULL, 'p'},
-		{"min-size", required_argument, NULL, '<'},
-		{"max-size", required_argument, NULL, '>'},
-		{"up-size", required_argument, NULL, 'u'},
-		{"reply-size", required_argument, NULL, 'r'},
-		{"seed", required_argument, NULL, 's'},
-		{"expect-min", required_argument, NULL, 'e'},
-		{"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"connect", required_argument, NULL, 'a'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"conns", required_argument, NULL, 'n'},
+	    {"parallel", required_argument, NULL, 'p'},
+	    {"min-size", required_argument, NULL, '<'},
+	    {"max-size", required_argument, NULL, '>'},
+	    {"up-size", required_argument, NULL, 'u'},
+	    {"reply-size", required_argument, NULL, 'r'},
+	    {"seed", required_argument, NULL, 's'},
+	    {"expect-min", required_argument, NULL, 'e'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *addr = NULL, *mode = "sinksource";
 	bool have_up = false;
@@ -740,8 +744,7 @@ int main(int argc, char **argv)
 			ok = tool_parse_double(optarg, 0, 1, &lg.expect_min);
 			break;
 		case 't':
-			ok = tool_parse_double(optarg, 0.001, 1e6,
-					       &lg.timeout);
+			ok = tool_parse_double(optarg, 0.001, 1e6, &lg.timeout);
 			break;
 		case 'h':
 			usage(stdout);

@@ -27,13 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define C2T 0 /* client -> target */
-#define T2C 1 /* target -> client */
-#define REORDER_HOLD 0.005
+#define C2T	       0 /* client -> target */
+#define T2C	       1 /* target -> client */
+#define REORDER_HOLD   0.005
 #define CLIENT_BUCKETS 1024
-#define MAX_CLIENTS 4096
+#define MAX_CLIENTS    4096
 /* Timers may fire a hair early; treat anything this close as due. */
-#define SLACK 0.0001
+#define SLACK	    0.0001
+#define UDP_BUFFERS (4 << 20)
 
 struct client {
 	struct client *hnext;
@@ -270,8 +271,9 @@ static void schedule(void)
 		if (d->qhead != NULL) {
 			rate_drain(d, now);
 			if (d->qhead != NULL) {
-				double t = now + ((double)d->qhead->len -
-						  d->tokens) / g.rate_Bps;
+				double t =
+				    now + ((double)d->qhead->len - d->tokens) /
+					      g.rate_Bps;
 				if (next < 0 || t < next)
 					next = t;
 			}
@@ -306,7 +308,7 @@ static void capture_write(const unsigned char *data, size_t len)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	unsigned char hdr[12];
 	tool_put_be64(hdr, (uint64_t)ts.tv_sec * 1000000u +
-				   (uint64_t)ts.tv_nsec / 1000u);
+			       (uint64_t)ts.tv_nsec / 1000u);
 	tool_put_be32(hdr + 8, (uint32_t)len);
 	if (fwrite(hdr, sizeof(hdr), 1, g.capture) != 1 ||
 	    fwrite(data, len, 1, g.capture) != 1) {
@@ -390,13 +392,14 @@ static bool client_bind(struct client *c)
 		 * that dropped the mapping. */
 		ssize_t n;
 		while ((n = recv(c->up_fd, drainbuf, sizeof(drainbuf), 0)) >=
-			       0 ||
+			   0 ||
 		       errno == ECONNREFUSED)
 			if (n >= 0)
 				ingress(c, T2C, drainbuf, (size_t)n);
 		ev_io_stop(g.loop, &c->w_up);
 		close(c->up_fd);
 	}
+	netutil_set_buffers(fd, UDP_BUFFERS);
 	c->up_fd = fd;
 	ev_io_init(&c->w_up, up_cb, fd, EV_READ);
 	c->w_up.data = c;
@@ -534,8 +537,8 @@ static void sleep_until(double t)
 	if (left <= 0)
 		return;
 	struct timespec ts = {.tv_sec = (time_t)left,
-			      .tv_nsec = (long)((left - (double)(time_t)left) *
-						1e9)};
+			      .tv_nsec =
+				  (long)((left - (double)(time_t)left) * 1e9)};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }
@@ -556,6 +559,7 @@ static int replay(const char *path, double speed, double timeout)
 		fclose(f);
 		return 1;
 	}
+	netutil_set_buffers(fd, UDP_BUFFERS);
 	double t0 = tool_now(), deadline = t0 + timeout;
 	uint64_t first = 0, n = 0, bytes = 0, replies = 0, errs = 0;
 	unsigned char hdr[12];
@@ -612,24 +616,24 @@ static bool opt_prob(const char *arg, double *out)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"target", required_argument, NULL, 'T'},
-		{"loss", required_argument, NULL, 'L'},
-		{"dup", required_argument, NULL, 'D'},
-		{"reorder", required_argument, NULL, 'R'},
-		{"delay-ms", required_argument, NULL, 'd'},
-		{"jitter-ms", required_argument, NULL, 'j'},
-		{"rate-mbit", required_argument, NULL, 'r'},
-		{"queue-kb", required_argument, NULL, 'q'},
-		{"seed", required_argument, NULL, 's'},
-		{"rebind-after", required_argument, NULL, 'b'},
-		{"capture", required_argument, NULL, 'c'},
-		{"replay", required_argument, NULL, 'p'},
-		{"replay-speed", required_argument, NULL, 'S'},
-		{"timeout", required_argument, NULL, 't'},
-		{"stats-file", required_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"target", required_argument, NULL, 'T'},
+	    {"loss", required_argument, NULL, 'L'},
+	    {"dup", required_argument, NULL, 'D'},
+	    {"reorder", required_argument, NULL, 'R'},
+	    {"delay-ms", required_argument, NULL, 'd'},
+	    {"jitter-ms", required_argument, NULL, 'j'},
+	    {"rate-mbit", required_argument, NULL, 'r'},
+	    {"queue-kb", required_argument, NULL, 'q'},
+	    {"seed", required_argument, NULL, 's'},
+	    {"rebind-after", required_argument, NULL, 'b'},
+	    {"capture", required_argument, NULL, 'c'},
+	    {"replay", required_argument, NULL, 'p'},
+	    {"replay-speed", required_argument, NULL, 'S'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"stats-file", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *listen_str = NULL, *target_str = NULL, *capture = NULL;
 	const char *replay_file = NULL, *stats_file = NULL;
@@ -719,8 +723,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	g.rate_Bps = rate_mbit * 1e6 / 8;
-	g.qlimit = queue_kb > 0 ? (size_t)queue_kb * 1024
-				: (size_t)(g.rate_Bps * 0.1);
+	g.qlimit =
+	    queue_kb > 0 ? (size_t)queue_kb * 1024 : (size_t)(g.rate_Bps * 0.1);
 	if (g.qlimit < 16 * 1024)
 		g.qlimit = 16 * 1024;
 	/* Separate streams: one direction's traffic must not change the
@@ -740,6 +744,7 @@ int main(int argc, char **argv)
 			fclose(g.capture);
 		return 1;
 	}
+	netutil_set_buffers(g.lfd, UDP_BUFFERS);
 	printf("listening on %d\n", netaddr_port(&bound));
 
 	g.loop = ev_default_loop(0);

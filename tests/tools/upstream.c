@@ -20,7 +20,7 @@
 enum mode { M_ECHO, M_SINKSOURCE, M_RESET, M_REPLYAFTER, M_COUNT, M_UDPECHO };
 
 static const char *const mode_names[] = {
-	"echo", "sinksource", "reset", "replyafter", "count", "udpecho",
+    "echo", "sinksource", "reset", "replyafter", "count", "udpecho",
 };
 
 /* Per-connection output buffer; echo also reads straight into it. */
@@ -170,10 +170,11 @@ static void sink_bytes(struct conn *c, const unsigned char *p, size_t n)
 		sha256_update(&c->sha, p, n);
 }
 
-/* Reads what is available; false if the connection was closed. */
+/* Reads what is available, up to a budget so that one fast sender cannot
+ * starve the other connections; false if the connection was closed. */
 static bool conn_read(struct conn *c)
 {
-	for (;;) {
+	for (int budget = 16; budget > 0; budget--) {
 		unsigned char *dst = scratch;
 		size_t room = sizeof(scratch);
 		if (g.mode == M_ECHO) {
@@ -216,14 +217,13 @@ static bool conn_read(struct conn *c)
 			sink_bytes(c, dst, (size_t)n);
 		if (g.mode == M_SINKSOURCE && c->hdr_fill == SS_HEADER_SIZE &&
 		    !c->have_hdr) {
-			fprintf(stderr, "upstream: fd %d: bad sinksource "
-					"header\n",
-				c->fd);
+			fprintf(stderr, "upstream: fd %d: bad header\n", c->fd);
 			g.errors++;
 			conn_close(c, true);
 			return false;
 		}
 	}
+	return true;
 }
 
 static bool conn_write(struct conn *c)
@@ -273,9 +273,9 @@ static void conn_step(struct conn *c)
 		if (!c->rd_eof)
 			ev |= EV_READ;
 		done = c->trailer_ready && !pending;
-		pending = pending || (c->have_hdr &&
-				      (c->down_gen < c->req.down_size ||
-				       (c->rd_eof && !c->trailer_ready)));
+		pending = pending ||
+			  (c->have_hdr && (c->down_gen < c->req.down_size ||
+					   (c->rd_eof && !c->trailer_ready)));
 		break;
 	case M_REPLYAFTER:
 		if (!c->rd_eof)
@@ -286,8 +286,8 @@ static void conn_step(struct conn *c)
 			c->req.seed = REPLY_SEED;
 			c->req.down_size = g.reply_size;
 		}
-		done = c->have_hdr && !pending &&
-		       c->down_gen == c->req.down_size;
+		done =
+		    c->have_hdr && !pending && c->down_gen == c->req.down_size;
 		pending = pending || (c->have_hdr && !done);
 		break;
 	case M_COUNT:
@@ -329,8 +329,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)revents;
 	while (g.open < g.max_conns) {
-		int fd = accept4(w->fd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -382,8 +382,8 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		g.dgrams_in++;
 		g.bytes_in += (uint64_t)n;
-		if (sendto(w->fd, scratch, (size_t)n, 0,
-			   (struct sockaddr *)&ss, sl) == n) {
+		if (sendto(w->fd, scratch, (size_t)n, 0, (struct sockaddr *)&ss,
+			   sl) == n) {
 			g.dgrams_out++;
 			g.bytes_out += (uint64_t)n;
 		} else {
@@ -410,14 +410,14 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"mode", required_argument, NULL, 'm'},
-		{"timeout", required_argument, NULL, 't'},
-		{"max-conns", required_argument, NULL, 'c'},
-		{"reply-size", required_argument, NULL, 'r'},
-		{"stats-file", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"mode", required_argument, NULL, 'm'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"max-conns", required_argument, NULL, 'c'},
+	    {"reply-size", required_argument, NULL, 'r'},
+	    {"stats-file", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *listen_str = NULL, *stats_file = NULL;
 	int mode = -1;
@@ -433,30 +433,33 @@ int main(int argc, char **argv)
 			listen_str = optarg;
 			break;
 		case 'm':
-			for (size_t i = 0; i < sizeof(mode_names) /
-						       sizeof(mode_names[0]);
+			for (size_t i = 0;
+			     i < sizeof(mode_names) / sizeof(mode_names[0]);
 			     i++)
 				if (strcmp(optarg, mode_names[i]) == 0)
 					mode = (int)i;
 			if (mode < 0) {
-				fprintf(stderr, "upstream: unknown mode "
-						"\"%s\"\n",
+				fprintf(stderr,
+					"upstream: unknown mode "
+					"\"%s\"\n",
 					optarg);
 				return 1;
 			}
 			break;
 		case 't':
 			if (!tool_parse_double(optarg, 0.001, 1e6, &timeout)) {
-				fprintf(stderr, "upstream: bad --timeout "
-						"\"%s\"\n",
+				fprintf(stderr,
+					"upstream: bad --timeout "
+					"\"%s\"\n",
 					optarg);
 				return 1;
 			}
 			break;
 		case 'c':
 			if (!tool_parse_u64(optarg, 1, 1000000, &v)) {
-				fprintf(stderr, "upstream: bad --max-conns "
-						"\"%s\"\n",
+				fprintf(stderr,
+					"upstream: bad --max-conns "
+					"\"%s\"\n",
 					optarg);
 				return 1;
 			}
@@ -464,8 +467,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			if (!tool_parse_size(optarg, &g.reply_size)) {
-				fprintf(stderr, "upstream: bad --reply-size "
-						"\"%s\"\n",
+				fprintf(stderr,
+					"upstream: bad --reply-size "
+					"\"%s\"\n",
 					optarg);
 				return 1;
 			}
@@ -503,6 +507,8 @@ int main(int argc, char **argv)
 			listen_str, strerror(errno));
 		return 1;
 	}
+	if (g.mode == M_UDPECHO)
+		netutil_set_buffers(g.lfd, 4 << 20);
 	struct netaddr bound;
 	if (!netutil_local_addr(g.lfd, &bound)) {
 		close(g.lfd);
@@ -511,8 +517,8 @@ int main(int argc, char **argv)
 	printf("listening on %d\n", netaddr_port(&bound));
 
 	g.loop = ev_default_loop(0);
-	ev_io_init(&g.w_listen, g.mode == M_UDPECHO ? udp_cb : accept_cb,
-		   g.lfd, EV_READ);
+	ev_io_init(&g.w_listen, g.mode == M_UDPECHO ? udp_cb : accept_cb, g.lfd,
+		   EV_READ);
 	ev_io_start(g.loop, &g.w_listen);
 	ev_timer_init(&g.w_backoff, backoff_cb, 0.1, 0);
 	ev_timer_init(&g.w_timeout, timeout_cb, timeout, 0);
@@ -534,10 +540,8 @@ int main(int argc, char **argv)
 	snprintf(line, sizeof(line),
 		 "conns %llu bytes_in %llu bytes_out %llu errors %llu "
 		 "dgrams_in %llu dgrams_out %llu",
-		 (unsigned long long)g.n_conns,
-		 (unsigned long long)g.bytes_in,
-		 (unsigned long long)g.bytes_out,
-		 (unsigned long long)g.errors,
+		 (unsigned long long)g.n_conns, (unsigned long long)g.bytes_in,
+		 (unsigned long long)g.bytes_out, (unsigned long long)g.errors,
 		 (unsigned long long)g.dgrams_in,
 		 (unsigned long long)g.dgrams_out);
 	printf("upstream: %s%s\n", line, g.timed_out ? " (timeout)" : "");

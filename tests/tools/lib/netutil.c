@@ -137,8 +137,7 @@ uint32_t netaddr_hash(const struct netaddr *a)
 	return h;
 }
 
-void netaddr_from(struct netaddr *out, const struct sockaddr *sa,
-		  socklen_t len)
+void netaddr_from(struct netaddr *out, const struct sockaddr *sa, socklen_t len)
 {
 	memset(out, 0, sizeof(*out));
 	if (len > sizeof(out->ss))
@@ -227,4 +226,17 @@ int netutil_socket_error(int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		return errno;
 	return err;
+}
+
+void netutil_set_buffers(int fd, int bytes)
+{
+	/* Best effort: the FORCE variants need CAP_NET_ADMIN. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) !=
+	    0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes,
+				 sizeof(bytes));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) !=
+	    0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes,
+				 sizeof(bytes));
 }

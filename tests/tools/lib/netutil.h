@@ -43,6 +43,10 @@ bool netutil_local_addr(int fd, struct netaddr *out);
 /* Makes the next close() send RST instead of FIN (SO_LINGER {1, 0}). */
 bool netutil_set_rst_on_close(int fd);
 bool netutil_set_nonblock(int fd);
+/* Asks for bytes of kernel send and receive buffer (forcing past the
+ * sysctl cap when privileged). UDP test traffic must not be lost to a
+ * briefly descheduled process: that would pass for impairment. */
+void netutil_set_buffers(int fd, int bytes);
 /* The pending error of a non-blocking connect (SO_ERROR), 0 if none. */
 int netutil_socket_error(int fd);
 

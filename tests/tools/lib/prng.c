@@ -70,7 +70,8 @@ void prng_stream(uint64_t seed, uint64_t offset, void *buf, size_t len)
 	while (len > 0) {
 		uint64_t w = stream_word(key, block++);
 		unsigned char b[8];
-		/* Explicit little-endian so the stream is the same everywhere. */
+		/* Explicit little-endian so the stream is the same everywhere.
+		 */
 		for (unsigned i = 0; i < 8; i++)
 			b[i] = (unsigned char)(w >> (8 * i));
 		size_t n = 8 - skip;

@@ -42,10 +42,10 @@ uint64_t tool_get_be64(const unsigned char *p);
  * 32-byte trailer and closes: SHA-256 of all bytes it received after the
  * header, or with SS_FLAG_NOHASH the received count as a big-endian u64
  * followed by 24 zero bytes (hashing would cap throughput demos). */
-#define SS_MAGIC       0x4B544C47u /* "KTLG" */
-#define SS_HEADER_SIZE 32
+#define SS_MAGIC	0x4B544C47u /* "KTLG" */
+#define SS_HEADER_SIZE	32
 #define SS_TRAILER_SIZE 32
-#define SS_FLAG_NOHASH 0x1u
+#define SS_FLAG_NOHASH	0x1u
 
 struct ss_header {
 	uint32_t flags;
