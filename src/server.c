@@ -52,11 +52,22 @@ struct server {
 
 /* ---- sockets ----------------------------------------------------------- */
 
-static void set_buf(int fd, int opt, int size)
+/* UDP buffer when the config says 0: the kernel's 208 KiB default holds
+ * under a millisecond of a fast transfer, and an overflow is loss that KCP
+ * must repair; 4 MiB absorbs bursts. */
+#define UDP_BUF_DEFAULT (4 << 20)
+
+static void set_buf(int fd, int opt, int force_opt, int size)
 {
-	if (size > 0) {
-		(void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
+	if (size <= 0) {
+		return;
 	}
+	/* The FORCE variants pass net.core.[rw]mem_max when we are root. */
+	if (force_opt != 0 &&
+	    setsockopt(fd, SOL_SOCKET, force_opt, &size, sizeof(size)) == 0) {
+		return;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
 }
 
 static int udp_socket(const struct config *c, const union sockaddr_any *bind_to,
@@ -76,8 +87,10 @@ static int udp_socket(const struct config *c, const union sockaddr_any *bind_to,
 	if (c->udp.reuseport) {
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 	}
-	set_buf(fd, SO_SNDBUF, c->udp.sndbuf);
-	set_buf(fd, SO_RCVBUF, c->udp.rcvbuf);
+	set_buf(fd, SO_SNDBUF, SO_SNDBUFFORCE,
+		c->udp.sndbuf > 0 ? c->udp.sndbuf : UDP_BUF_DEFAULT);
+	set_buf(fd, SO_RCVBUF, SO_RCVBUFFORCE,
+		c->udp.rcvbuf > 0 ? c->udp.rcvbuf : UDP_BUF_DEFAULT);
 	if (c->netdev != NULL &&
 	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->netdev,
 		       (socklen_t)strlen(c->netdev)) < 0) {
@@ -188,11 +201,11 @@ static void deliver(void *ctx, const union sockaddr_any *from,
 		    unsigned char *data, size_t len, uint64_t sent_ms)
 {
 	struct server *srv = ctx;
-	uint32_t conv;
-	if (!kcp_peek_conv(data, len, &conv)) {
+	if (len < 4) {
 		srv->drop_malformed++;
 		return;
 	}
+	const uint32_t conv = read_u32le(data);
 	srv->last_rx = ev_now(srv->loop);
 	if (conv == 0) {
 		deliver_ctrl(srv, from, data, len);
@@ -332,8 +345,20 @@ static void stats_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+static void describe_one(uint32_t conv, void *value, void *ctx)
+{
+	(void)conv;
+	(void)ctx;
+	char line[512];
+	session_describe(value, line, sizeof(line));
+	LOGD("%s", line);
+}
+
 void server_log_stats(const struct server *srv)
 {
+	if (LOG_ENABLED(LOG_LVL_DEBUG)) {
+		convmap_foreach(&srv->sessions, describe_one, NULL);
+	}
 	const struct packet_stats *p = packet_get_stats(srv->env.pkt);
 	const struct session_counters *c = &srv->env.counters;
 	LOGI("sessions: %zu live, %" PRIu64 " opened, %" PRIu64

@@ -10,6 +10,7 @@
 #include <ev.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -53,6 +54,7 @@ struct session {
 	bool peer_eof;  /* MSG_EOF received */
 	bool shut_wr;   /* shutdown(SHUT_WR) done on TCP */
 	bool graceful;  /* tombstone: closed with nothing lost */
+	bool peer_closed; /* peer closed gracefully: it has all we sent */
 
 	/* Message parser over the received KCP stream. */
 	unsigned char hdr[SESSION_MSG_HEADER];
@@ -202,7 +204,7 @@ static void check_done(struct session *s)
 	if (!s->eof_sent || !s->shut_wr) {
 		return;
 	}
-	if (kcp_unacked(s->kcp) > 0) {
+	if (kcp_unacked(s->kcp) > 0 && !s->peer_closed) {
 		if (s->state != S_LINGER) {
 			s->state = S_LINGER;
 			s->since = now_s(s);
@@ -210,9 +212,11 @@ static void check_done(struct session *s)
 		return;
 	}
 	LOGV("[%s %08x] closed", who(s), s->conv);
-	/* Tell the peer at once, so its tombstone-less side need not wait
-	 * for our acks to be retransmitted. */
-	send_reset_flag(s, true);
+	/* Tell the peer at once, so it need not wait for acks that may have
+	 * been lost: it learns that everything it sent arrived. */
+	if (!s->peer_closed) {
+		send_reset_flag(s, true);
+	}
 	become_tombstone(s, true);
 }
 
@@ -570,6 +574,10 @@ static void kcp_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct session *s = w->data;
+	if (s->peer_closed) {
+		/* Nothing to send to a peer that is gone. */
+		return;
+	}
 	kcp_flush(s->kcp, clock_mono_ms());
 	if (kcp_is_dead(s->kcp)) {
 		s->env->counters.dead_link++;
@@ -585,7 +593,7 @@ static void session_arm(struct session *s)
 	const uint32_t now = clock_mono_ms();
 	int32_t wait = (int32_t)(kcp_next_deadline(s->kcp, now) - now);
 	struct ev_loop *loop = s->env->loop;
-	if (wait >= 0x3fffffff / 2) {
+	if (wait >= 0x3fffffff / 2 || s->peer_closed) {
 		ev_timer_stop(loop, &s->w_kcp);
 		return;
 	}
@@ -733,6 +741,28 @@ uint32_t session_conv(const struct session *s)
 	return s->conv;
 }
 
+void session_describe(const struct session *s, char *buf, size_t len)
+{
+	static const char *const names[] = {"connecting", "open", "linger",
+					    "tombstone"};
+	struct kcp_stats st = {0};
+	if (s->kcp != NULL) {
+		kcp_get_stats(s->kcp, &st);
+	}
+	snprintf(buf, len,
+		 "[%s %08x] %s%s%s%s%s%s pend %zu, kcp: unacked %zu ready %zu "
+		 "inflight %u rmt_wnd %u rto %u, read %s write %s timer %s",
+		 who(s), s->conv, names[s->state], s->tcp_eof ? " tcp_eof" : "",
+		 s->eof_sent ? " eof_sent" : "", s->peer_eof ? " peer_eof" : "",
+		 s->shut_wr ? " shut_wr" : "",
+		 s->peer_closed ? " peer_closed" : "", s->pend_len,
+		 s->kcp ? kcp_unacked(s->kcp) : 0,
+		 s->kcp ? kcp_readable(s->kcp) : 0, st.inflight, st.rmt_wnd,
+		 st.rto_ms, ev_is_active(&s->w_read) ? "on" : "off",
+		 ev_is_active(&s->w_write) ? "on" : "off",
+		 ev_is_active(&s->w_kcp) ? "on" : "off");
+}
+
 const union sockaddr_any *session_peer(const struct session *s)
 {
 	return peer_of(s);
@@ -783,18 +813,18 @@ void session_on_reset(struct session *s, bool graceful)
 		return;
 	}
 	s->env->counters.resets_received++;
-	/* A graceful close by the peer means it received our EOF, so all we
-	 * sent arrived: finish writing what we hold, then close normally. */
-	if (graceful && s->peer_eof && s->eof_sent) {
-		if (s->pend_len > 0 && s->fd >= 0) {
-			(void)tcp_write_pending(s);
+	if (graceful && s->eof_sent) {
+		/* The peer closed after receiving our EOF and having all its
+		 * data acknowledged: nothing is lost either way. Deliver what
+		 * our KCP still holds, then close normally. */
+		if (!s->peer_closed) {
+			LOGV("[%s %08x] peer closed", who(s), s->conv);
 		}
-		if (s->state == S_TOMBSTONE) {
-			return;
+		s->peer_closed = true;
+		session_drain(s);
+		if (s->state != S_TOMBSTONE) {
+			after_activity(s);
 		}
-		bool lost = s->pend_len > 0;
-		LOGV("[%s %08x] closed by peer", who(s), s->conv);
-		become_tombstone(s, !lost);
 		return;
 	}
 	LOGV("[%s %08x] reset by peer", who(s), s->conv);

@@ -87,6 +87,8 @@ uint32_t session_conv(const struct session *s);
 /* Where this session's datagrams go (and, without encryption, the only
  * address they are accepted from). */
 const union sockaddr_any *session_peer(const struct session *s);
+/* One line of state for logs (SIGHUP at loglevel >= 4). */
+void session_describe(const struct session *s, char *buf, size_t len);
 /* True while only a tombstone is left. */
 bool session_is_tombstone(const struct session *s);
 
