@@ -96,7 +96,7 @@ static const struct conf_field conf_fields[] = {
     ROW_INT("kcp.nodelay", kcp.nodelay, 0, 1, 1),
     ROW_INT("kcp.interval", kcp.interval, 1, 1000, 10),
     ROW_INT("kcp.resend", kcp.resend, 0, 100, 2),
-    ROW_INT("kcp.nc", kcp.nc, 0, 1, 1),
+    ROW_INT("kcp.nc", kcp.nc, 0, 1, 0),
     ROW_INT("kcp.flush", kcp.flush, 0, 2, 2),
     ROW_BOOL("tcp.nodelay", tcp.nodelay, true),
     ROW_BOOL("tcp.keepalive", tcp.keepalive, false),

@@ -20,7 +20,7 @@ enum { EXIT_USAGE = 2 };
 
 /* The key shipped in the sample configs: working out of the box on
  * loopback, but public, so using it for real deserves a warning. */
-static const char sample_psk[] = "dmHGmOLtDzgS2ZEBtd3v2f7LHgb4JG0zhbEe6BSs9pI=";
+static const char sample_psk[] = "Ew9dGep7HwyguHBqpVRReEk15ffFodwHm9hsdzEX1fA=";
 
 static void usage(FILE *out)
 {

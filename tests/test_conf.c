@@ -66,7 +66,7 @@ static void test_defaults(void)
 	CHECK(c->kcp.nodelay == 1);
 	CHECK(c->kcp.interval == 10);
 	CHECK(c->kcp.resend == 2);
-	CHECK(c->kcp.nc == 1);
+	CHECK(c->kcp.nc == 0);
 	CHECK(c->kcp.flush == 2);
 	CHECK(c->tcp.nodelay == true);
 	CHECK(c->tcp.keepalive == false);
@@ -95,7 +95,7 @@ static void test_all_fields_set(void)
 	    "\"netdev\": \"eth0\", \"log\": \"/tmp/k.log\", \"user\": "
 	    "\"nobody\", \"method\": \"aes256gcm\", \"password\": \"pw\","
 	    "\"kcp\": {\"mtu\": 1200, \"sndwnd\": 512, \"rcvwnd\": 2048,"
-	    " \"nodelay\": 0, \"interval\": 20, \"resend\": 0, \"nc\": 0,"
+	    " \"nodelay\": 0, \"interval\": 20, \"resend\": 0, \"nc\": 1,"
 	    " \"flush\": 0},"
 	    "\"tcp\": {\"nodelay\": false, \"keepalive\": true, "
 	    "\"reuseport\": true, \"sndbuf\": 65536, \"rcvbuf\": 131072},"
@@ -112,7 +112,7 @@ static void test_all_fields_set(void)
 	CHECK(c->kcp.mtu == 1200 && c->kcp.sndwnd == 512);
 	CHECK(c->kcp.rcvwnd == 2048 && c->kcp.nodelay == 0);
 	CHECK(c->kcp.interval == 20 && c->kcp.resend == 0);
-	CHECK(c->kcp.nc == 0 && c->kcp.flush == 0);
+	CHECK(c->kcp.nc == 1 && c->kcp.flush == 0);
 	CHECK(!c->tcp.nodelay && c->tcp.keepalive && c->tcp.reuseport);
 	CHECK(c->tcp.sndbuf == 65536 && c->tcp.rcvbuf == 131072);
 	CHECK(c->udp.reuseport && c->udp.sndbuf == 1 && c->udp.rcvbuf == 2);

@@ -10,12 +10,6 @@
  * followed by a clock step. */
 #include "kcp.h"
 
-/* The core library is built without coverage instrumentation, which leaves
- * libFuzzer blind inside the engine; compiling the engine into the harness
- * instruments it (the archive's copy is then never pulled in). */
-#include "../../src/kcp.c"
-#include "../../src/kcp_cc.c"
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
