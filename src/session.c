@@ -634,6 +634,14 @@ static void house_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 		next = left < next ? left : next;
 	}
+	if (s->kcp != NULL && s->pend_len == 0 && kcp_unacked(s->kcp) == 0 &&
+	    kcp_readable(s->kcp) == 0) {
+		/* Quiet for a while: give back the buffers a busy session
+		 * keeps, so thousands of idle connections stay cheap. */
+		kcp_trim(s->kcp);
+		free(s->pend);
+		s->pend = NULL;
+	}
 	ev_tstamp idle_left = s->last_data + c->timeout - now;
 	if (idle_left <= 0) {
 		s->env->counters.idle_timeout++;
