@@ -7,6 +7,7 @@
 #include <ev.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,11 +34,19 @@ struct packet_io {
 	struct iovec rx_iov[BATCH];
 	struct mmsghdr rx_msg[BATCH];
 
+	/* Queued datagrams: [tx_head, tx_head + tx_count); slot i owns
+	 * buffer i of tx_buf. */
 	unsigned char *tx_buf;
 	union sockaddr_any tx_addr[BATCH];
 	struct iovec tx_iov[BATCH];
-	struct mmsghdr tx_msg[BATCH];
-	unsigned tx_head, tx_count; /* queued: [tx_head, tx_head + tx_count) */
+	unsigned tx_head, tx_count;
+	/* One sendmmsg() entry per run of datagrams sent as one GSO buffer. */
+	struct mmsghdr out_msg[BATCH];
+	unsigned out_count[BATCH];
+	struct {
+		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(uint16_t))];
+	} out_ctl[BATCH];
+	bool gso; /* the kernel takes UDP_SEGMENT */
 
 	struct packet_stats stats;
 };
@@ -136,11 +145,71 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/* UDP GSO: a run of datagrams to one address, all of one size but the last
+ * (which may be shorter), leaves in one buffer that the kernel cuts up: one
+ * trip through the stack instead of one per datagram, the biggest saving
+ * on the send path. The kernel takes at most 64 segments and 64 KiB. */
+#define GSO_MAX_SEGS 64
+#define GSO_MAX_BYTES 65000
+
+static unsigned build_msgs(struct packet_io *p)
+{
+	unsigned n = 0;
+	const unsigned end = p->tx_head + p->tx_count;
+	for (unsigned i = p->tx_head; i < end; n++) {
+		const size_t seg = p->tx_iov[i].iov_len;
+		size_t total = seg;
+		unsigned j = i + 1;
+		while (p->gso && j < end && j - i < GSO_MAX_SEGS &&
+		       p->tx_iov[j - 1].iov_len == seg &&
+		       p->tx_iov[j].iov_len <= seg &&
+		       total + p->tx_iov[j].iov_len <= GSO_MAX_BYTES &&
+		       addr_equal(&p->tx_addr[j], &p->tx_addr[i])) {
+			total += p->tx_iov[j].iov_len;
+			j++;
+		}
+		struct msghdr *h = &p->out_msg[n].msg_hdr;
+		*h = (struct msghdr){
+			.msg_name = &p->tx_addr[i],
+			.msg_namelen = addr_len(&p->tx_addr[i]),
+			.msg_iov = &p->tx_iov[i],
+			.msg_iovlen = j - i,
+		};
+		if (j - i > 1) {
+			h->msg_control = p->out_ctl[n].buf;
+			h->msg_controllen = sizeof(p->out_ctl[n].buf);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(h);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+			const uint16_t size = (uint16_t)seg;
+			memcpy(CMSG_DATA(cm), &size, sizeof(size));
+		}
+		p->out_count[n] = j - i;
+		i = j;
+	}
+	return n;
+}
+
+/* Drop `count` datagrams from the head of the queue. */
+static void tx_consume(struct packet_io *p, unsigned count, bool sent)
+{
+	for (unsigned k = 0; k < count; k++) {
+		if (sent) {
+			p->stats.tx_datagrams++;
+			p->stats.tx_bytes += p->tx_iov[p->tx_head + k].iov_len;
+		}
+	}
+	p->tx_head += count;
+	p->tx_count -= count;
+}
+
 void packet_flush(struct packet_io *p)
 {
 	while (p->tx_count > 0) {
-		int n = sendmmsg(p->fd, &p->tx_msg[p->tx_head], p->tx_count, 0);
-		if (n < 0) {
+		const unsigned n = build_msgs(p);
+		int m = sendmmsg(p->fd, p->out_msg, n, 0);
+		if (m < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == ENOBUFS) {
 				ev_io_start(p->loop, &p->w_write);
@@ -149,21 +218,27 @@ void packet_flush(struct packet_io *p)
 			if (errno == EINTR) {
 				continue;
 			}
+			if (p->gso && p->out_count[0] > 1 &&
+			    (errno == EIO || errno == EINVAL)) {
+				/* No segmentation offload on this route
+				 * (some tunnels, old drivers): go on without. */
+				LOGI("UDP GSO unavailable (%s): sending datagrams "
+				     "one by one",
+				     strerror(errno));
+				p->gso = false;
+				continue;
+			}
 			/* A datagram the kernel refuses (unreachable
 			 * destination, EPERM from a firewall): skip it so
 			 * the rest still leave. */
 			p->stats.tx_errors++;
 			LOG_RL(LOG_LVL_ERROR, "sendmmsg: %s", strerror(errno));
-			n = 1;
-		} else {
-			for (int i = 0; i < n; i++) {
-				p->stats.tx_datagrams++;
-				p->stats.tx_bytes +=
-					p->tx_msg[p->tx_head + (unsigned)i].msg_len;
-			}
+			tx_consume(p, p->out_count[0], false);
+			continue;
 		}
-		p->tx_head += (unsigned)n;
-		p->tx_count -= (unsigned)n;
+		for (int k = 0; k < m; k++) {
+			tx_consume(p, p->out_count[k], true);
+		}
 	}
 	p->tx_head = 0;
 	ev_io_stop(p->loop, &p->w_write);
@@ -197,9 +272,6 @@ static void tx_compact(struct packet_io *p)
 		p->tx_addr[k] = p->tx_addr[from];
 		p->tx_iov[k] = (struct iovec){
 			.iov_base = dst, .iov_len = p->tx_iov[from].iov_len};
-		p->tx_msg[k].msg_hdr = p->tx_msg[from].msg_hdr;
-		p->tx_msg[k].msg_hdr.msg_name = &p->tx_addr[k];
-		p->tx_msg[k].msg_hdr.msg_iov = &p->tx_iov[k];
 	}
 	p->tx_head = 0;
 }
@@ -229,13 +301,6 @@ void packet_send(struct packet_io *p, const union sockaddr_any *to,
 	}
 	p->tx_addr[i] = *to;
 	p->tx_iov[i] = (struct iovec){.iov_base = slot, .iov_len = len};
-	p->tx_msg[i].msg_hdr = (struct msghdr){
-		.msg_name = &p->tx_addr[i],
-		.msg_namelen = addr_len(to),
-		.msg_iov = &p->tx_iov[i],
-		.msg_iovlen = 1,
-	};
-	p->tx_msg[i].msg_len = 0;
 	p->tx_count++;
 }
 
@@ -254,6 +319,7 @@ struct packet_io *packet_new(struct ev_loop *loop, int fd,
 	/* Leave room to notice a peer whose mtu is larger than ours. */
 	p->rx_slot = (mtu < 1500 ? 1500 : mtu) + 64;
 	p->hooks = *hooks;
+	p->gso = true; /* until the kernel says otherwise */
 	p->rx_buf = malloc((size_t)BATCH * p->rx_slot);
 	p->tx_buf = malloc((size_t)BATCH * mtu);
 	if (p->rx_buf == NULL || p->tx_buf == NULL) {
