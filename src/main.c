@@ -11,6 +11,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,6 +71,23 @@ static bool drop_privileges(const char *user)
 	return true;
 }
 
+/* One descriptor per connection: the usual soft limit of 1024 would cap a
+ * server far below the 65,535 sessions it is built for. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			LOGW("cannot raise the open file limit: %s",
+			     strerror(errno));
+		}
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		LOGD("open file limit: %llu", (unsigned long long)rl.rlim_cur);
+	}
+}
+
 static int run(const char *path, int verbosity)
 {
 	char err[512];
@@ -95,6 +113,7 @@ static int run(const char *path, int verbosity)
 		     "with kcptun-libev --genpsk METHOD");
 	}
 
+	raise_fd_limit();
 	struct ev_loop *loop = ev_default_loop(0);
 	int rc = EXIT_FAILURE;
 	struct server *srv = server_new(loop, conf, err, sizeof(err));

@@ -41,6 +41,7 @@ struct server {
 
 	int listen_fd; /* client mode */
 	ev_io w_accept;
+	ev_timer w_accept_pause; /* out of descriptors: retry later */
 	ev_timer w_resolve; /* client mode: DDNS follow-up */
 	ev_timer w_stats;
 
@@ -259,17 +260,34 @@ static void batch_done(void *ctx)
 	}
 }
 
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct server *srv = w->data;
+	ev_io_start(loop, &srv->w_accept);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	(void)loop;
 	(void)revents;
 	struct server *srv = w->data;
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(srv->listen_fd, NULL, NULL,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNABORTED) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* The pending connection stays readable: pause
+				 * instead of spinning until resources return. */
+				LOG_RL(LOG_LVL_ERROR,
+				       "accept: %s (pausing new connections "
+				       "for 1 s)",
+				       strerror(errno));
+				ev_io_stop(loop, &srv->w_accept);
+				ev_timer_set(&srv->w_accept_pause, 1.0, 0.0);
+				ev_timer_start(loop, &srv->w_accept_pause);
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+				   errno != EINTR && errno != ECONNABORTED) {
 				LOG_RL(LOG_LVL_ERROR, "accept: %s",
 				       strerror(errno));
 			}
@@ -471,7 +489,8 @@ struct server *server_new(struct ev_loop *loop, const struct config *conf,
 
 	if (srv->listen_fd >= 0) {
 		ev_io_init(&srv->w_accept, accept_cb, srv->listen_fd, EV_READ);
-		srv->w_accept.data = srv;
+		ev_timer_init(&srv->w_accept_pause, accept_resume_cb, 1.0, 0.0);
+		srv->w_accept.data = srv->w_accept_pause.data = srv;
 		ev_io_start(loop, &srv->w_accept);
 		const double every = conf->keepalive > 0 ? conf->keepalive : 30;
 		ev_timer_init(&srv->w_resolve, resolve_cb, every, every);
@@ -498,6 +517,7 @@ void server_shutdown(struct server *srv)
 {
 	if (srv->listen_fd >= 0) {
 		ev_io_stop(srv->loop, &srv->w_accept);
+		ev_timer_stop(srv->loop, &srv->w_accept_pause);
 	}
 	convmap_foreach(&srv->sessions, abort_one, NULL);
 	if (srv->env.pkt != NULL) {
@@ -521,6 +541,7 @@ void server_free(struct server *srv)
 	convmap_destroy(&srv->sessions);
 	if (srv->listen_fd >= 0) {
 		ev_io_stop(srv->loop, &srv->w_accept);
+		ev_timer_stop(srv->loop, &srv->w_accept_pause);
 		ev_timer_stop(srv->loop, &srv->w_resolve);
 		close(srv->listen_fd);
 	}
