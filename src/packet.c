@@ -24,7 +24,9 @@ struct packet_io {
 	int fd;
 	struct crypto *crypto;
 	size_t mtu;     /* sealed datagram size limit */
-	size_t rx_slot; /* receive buffer per datagram */
+	size_t rx_slot; /* receive buffer per message */
+	unsigned rx_batch; /* messages per recvmmsg */
+	bool gro;          /* the kernel may coalesce datagrams (UDP_GRO) */
 	struct packet_hooks hooks;
 	ev_io w_read, w_write;
 	ev_prepare w_prepare;
@@ -33,6 +35,9 @@ struct packet_io {
 	union sockaddr_any rx_addr[BATCH];
 	struct iovec rx_iov[BATCH];
 	struct mmsghdr rx_msg[BATCH];
+	struct {
+		_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(int))];
+	} rx_ctl[BATCH];
 
 	/* Queued datagrams: [tx_head, tx_head + tx_count); slot i owns
 	 * buffer i of tx_buf. */
@@ -61,9 +66,9 @@ size_t packet_payload_max(const struct packet_io *p)
 	return p->mtu - (p->crypto != NULL ? crypto_overhead(p->crypto) : 0);
 }
 
-static void open_and_deliver(struct packet_io *p, unsigned i, size_t len)
+static void open_and_deliver(struct packet_io *p, unsigned i,
+			     unsigned char *data, size_t len)
 {
-	unsigned char *data = p->rx_buf + (size_t)i * p->rx_slot;
 	uint64_t sent_ms = 0;
 	p->stats.rx_datagrams++;
 	p->stats.rx_bytes += len;
@@ -98,13 +103,30 @@ static void open_and_deliver(struct packet_io *p, unsigned i, size_t len)
 	p->hooks.deliver(p->hooks.ctx, &p->rx_addr[i], data, len, sent_ms);
 }
 
+/* With UDP_GRO the kernel hands over a run of datagrams from one sender
+ * as one buffer and says the datagram size in a control message. */
+static size_t gro_size(struct msghdr *h, size_t len)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm != NULL;
+	     cm = CMSG_NXTHDR(h, cm)) {
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+			int size;
+			memcpy(&size, CMSG_DATA(cm), sizeof(size));
+			if (size > 0 && (size_t)size < len) {
+				return (size_t)size;
+			}
+		}
+	}
+	return len;
+}
+
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)loop;
 	(void)revents;
 	struct packet_io *p = w->data;
 	for (int round = 0; round < RX_ROUNDS; round++) {
-		for (unsigned i = 0; i < BATCH; i++) {
+		for (unsigned i = 0; i < p->rx_batch; i++) {
 			p->rx_iov[i].iov_base = p->rx_buf + (size_t)i * p->rx_slot;
 			p->rx_iov[i].iov_len = p->rx_slot;
 			p->rx_msg[i].msg_hdr = (struct msghdr){
@@ -112,9 +134,12 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				.msg_namelen = sizeof(p->rx_addr[i]),
 				.msg_iov = &p->rx_iov[i],
 				.msg_iovlen = 1,
+				.msg_control = p->gro ? p->rx_ctl[i].buf : NULL,
+				.msg_controllen =
+					p->gro ? sizeof(p->rx_ctl[i].buf) : 0,
 			};
 		}
-		int n = recvmmsg(p->fd, p->rx_msg, BATCH, 0, NULL);
+		int n = recvmmsg(p->fd, p->rx_msg, p->rx_batch, 0, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR) {
@@ -126,7 +151,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			if (p->rx_msg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			struct msghdr *h = &p->rx_msg[i].msg_hdr;
+			if (h->msg_flags & MSG_TRUNC) {
 				p->stats.drop_truncated++;
 				LOG_RL(LOG_LVL_ERROR,
 				       "datagram larger than %zu bytes dropped: "
@@ -134,12 +160,18 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				       p->rx_slot);
 				continue;
 			}
-			open_and_deliver(p, (unsigned)i, p->rx_msg[i].msg_len);
+			unsigned char *data = p->rx_iov[i].iov_base;
+			const size_t len = p->rx_msg[i].msg_len;
+			const size_t seg = p->gro ? gro_size(h, len) : len;
+			for (size_t off = 0; off < len; off += seg) {
+				const size_t n1 = len - off < seg ? len - off : seg;
+				open_and_deliver(p, (unsigned)i, data + off, n1);
+			}
 		}
 		if (n > 0 && p->hooks.batch_done != NULL) {
 			p->hooks.batch_done(p->hooks.ctx);
 		}
-		if (n < BATCH) {
+		if ((unsigned)n < p->rx_batch) {
 			break;
 		}
 	}
@@ -316,11 +348,21 @@ struct packet_io *packet_new(struct ev_loop *loop, int fd,
 	p->fd = fd;
 	p->crypto = crypto;
 	p->mtu = mtu;
-	/* Leave room to notice a peer whose mtu is larger than ours. */
-	p->rx_slot = (mtu < 1500 ? 1500 : mtu) + 64;
 	p->hooks = *hooks;
+	int on = 1;
+	p->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) == 0;
+	if (p->gro) {
+		/* A coalesced run is at most 64 KiB. Fewer, larger slots: the
+		 * pages are touched only as datagrams arrive. */
+		p->rx_slot = 65536;
+		p->rx_batch = 16;
+	} else {
+		/* Leave room to notice a peer whose mtu is larger than ours. */
+		p->rx_slot = (mtu < 1500 ? 1500 : mtu) + 64;
+		p->rx_batch = BATCH;
+	}
 	p->gso = true; /* until the kernel says otherwise */
-	p->rx_buf = malloc((size_t)BATCH * p->rx_slot);
+	p->rx_buf = malloc((size_t)p->rx_batch * p->rx_slot);
 	p->tx_buf = malloc((size_t)BATCH * mtu);
 	if (p->rx_buf == NULL || p->tx_buf == NULL) {
 		free(p->rx_buf);
