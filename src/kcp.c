@@ -605,7 +605,7 @@ static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked)
 	kcp->snd_una = una;
 }
 
-static void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts)
+static inline void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts)
 {
 	if (kcp->ack_n == kcp->ack_alloc && !ack_grow(kcp))
 		return; /* dropped: una or a retransmission covers it */
