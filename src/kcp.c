@@ -62,7 +62,7 @@ struct kcp {
 	void *user;
 
 	/* send side */
-	struct seg **snd_ring; /* NULL while snd_cap is 0 */
+	struct seg **snd_ring;	   /* NULL while snd_cap is 0 */
 	uint32_t snd_cap, snd_max; /* slots now, most ever: powers of two */
 	uint32_t snd_una, snd_nxt, snd_end;
 	uint32_t flight_live; /* unacked segments in [snd_una, snd_nxt) */
@@ -433,8 +433,7 @@ size_t kcp_memory(const struct kcp *kcp)
 {
 	if (kcp == NULL)
 		return 0;
-	size_t segs = (size_t)kcp->flight_live +
-		      (kcp->snd_end - kcp->snd_nxt) +
+	size_t segs = (size_t)kcp->flight_live + (kcp->snd_end - kcp->snd_nxt) +
 		      (kcp->rcv_nxt - kcp->rcv_read) + kcp->rcv_ooo +
 		      kcp->free_n;
 	return sizeof(*kcp) +

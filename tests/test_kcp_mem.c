@@ -148,8 +148,8 @@ static void test_grows_to_full_window(void)
 		r = sim_run(&s, s.now + 5, false);
 		struct kcp_stats st;
 		kcp_get_stats(s.ep[0].kcp, &st);
-		max_inflight = st.inflight > max_inflight ? st.inflight
-							  : max_inflight;
+		if (st.inflight > max_inflight)
+			max_inflight = st.inflight;
 		for (int i = 0; i < 2; i++) {
 			size_t m = kcp_memory(s.ep[i].kcp);
 			max_mem[i] = m > max_mem[i] ? m : max_mem[i];
@@ -270,10 +270,9 @@ static void test_alloc_failure(void)
 		do {
 			for (int i = 0; i < 2; i++) {
 				uint64_t x = memlink_rand(&rng);
+				uint32_t n = (uint32_t)(x >> 1) % 12;
 				kcp_fail_allocs_after(s.ep[i].kcp,
-						      x & 1 ? UINT32_MAX
-							    : (uint32_t)(x >> 1) %
-								  12);
+						      x & 1 ? UINT32_MAX : n);
 				if ((x >> 8) % 8 == 0)
 					kcp_trim(s.ep[i].kcp);
 			}

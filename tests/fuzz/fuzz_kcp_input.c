@@ -5,10 +5,10 @@
  * than the receive window allows, more memory than kcp.h's ceiling.
  *
  * Input layout: byte 0 picks the scenario (bit 4: kcp_trim after every step;
- * bit 5: allocations fail after (bits 6-7) * 3 of them); the conv is taken from the first
- * header so that the fuzzer explores past the conv check. In the stateful
- * scenario the rest is split into datagrams by 2-byte length prefixes, each
- * followed by a clock step. */
+ * bit 5: allocations fail after (bits 6-7) * 3 of them); the conv is taken from
+ * the first header so that the fuzzer explores past the conv check. In the
+ * stateful scenario the rest is split into datagrams by 2-byte length prefixes,
+ * each followed by a clock step. */
 #include "kcp.h"
 
 #include <stdint.h>
@@ -27,8 +27,8 @@ static void out_cb(const unsigned char *buf, size_t len, void *user)
 }
 
 /* kcp.h's ceiling for these windows, with 1 KiB for the struct. */
-#define CEILING                                                                \
-	(1024 + 8 * (2 * WND + WND) + 8 * (2 * WND + 16) + MTU +               \
+#define CEILING                                                  \
+	(1024 + 8 * (2 * WND + WND) + 8 * (2 * WND + 16) + MTU + \
 	 (MTU + 40) * (3 * WND))
 
 static bool trim_steps;
