@@ -282,7 +282,7 @@ static uint32_t rcv_span(const struct kcp *kcp)
 		if (*rcv_slot(kcp, kcp->rcv_read + off - 1) != NULL)
 			return off;
 	}
-	return 0; /* unreachable: rcv_ooo counts held segments */
+	return kcp->rcv_cap; /* unreachable (rcv_ooo counts held ones): keep */
 }
 
 static bool ack_grow(struct kcp *kcp)

@@ -18,7 +18,7 @@
  *      + 8 * (2 * rcvwnd + 16)     pending acks
  *      + mtu                       output batching buffer
  *      + S * (2 * sndwnd + rcvwnd) segments, spare cache included
- *    e.g. windows 1024/1024, mtu 1400: ~4.5 MB, of which 56 KB are rings
+ *    e.g. windows 1024/1024, mtu 1400: ~4.47 MB, of which 42 KB are rings
  *    and buffers. The rings double from 16 slots as the span of sns in use
  *    grows, so a session that moved little data costs little.
  * A failed allocation never breaks the engine: it behaves like a full window
