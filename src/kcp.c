@@ -5,13 +5,24 @@
  * Data structures, chosen so that the steady state costs O(1) per segment:
  *  - Send side: one ring indexed by sn. [snd_una, snd_nxt) is in flight (a
  *    NULL slot was acknowledged selectively), [snd_nxt, snd_end) is queued and
- *    not yet sent. Both spans are at most sndwnd long, so the ring holds
- *    2 * sndwnd slots (rounded to a power of two for masking).
+ *    not yet sent. Both spans are at most sndwnd long, so the ring needs at
+ *    most 2 * sndwnd slots (rounded to a power of two for masking).
  *  - Receive side: one ring indexed by sn covering [rcv_read, rcv_read +
  *    rcvwnd). [rcv_read, rcv_nxt) is ready for the reader; beyond rcv_nxt are
  *    out-of-order segments. Insertion and the in-order walk are O(1).
  *  - The earliest retransmission deadline is tracked as a lower bound, so a
  *    flush scans the in-flight span only when something may be due.
+ *
+ * Memory on demand: a server holds thousands of mostly idle conversations,
+ * so an engine starts with no rings, ack list or output buffer at all. The
+ * rings are allocated at RING_MIN slots when first needed and double (every
+ * entry re-homed at sn & new_mask) when the span of sns in use outgrows them,
+ * up to the sizes above; the ack list doubles the same way. Growth happens
+ * only while a window opens, so its cost vanishes in the per-segment
+ * average. kcp_trim() shrinks everything back. A failed allocation acts like
+ * a full window: the sender queues less, a receiver drops the segment
+ * unacknowledged (it is retransmitted), a lost ack is covered by una or a
+ * retransmission, and without obuf every segment leaves in its own datagram.
  */
 #include "kcp.h"
 #include "kcp_cc.h"
@@ -23,6 +34,8 @@
 #define PROBE_MAX 4000u /* probe backoff cap */
 #define IDLE_WAIT 0x3fffffffu
 #define WND_LIMIT 32768u /* windows must fit the u16 wnd field */
+#define RING_MIN  16u	 /* first ring size: a small transfer's whole span */
+#define ACK_MIN	  16u	 /* first ack list size */
 
 struct seg {
 	struct seg *next; /* free list link */
@@ -49,8 +62,8 @@ struct kcp {
 	void *user;
 
 	/* send side */
-	struct seg **snd_ring;
-	uint32_t snd_mask;
+	struct seg **snd_ring;	   /* NULL while snd_cap is 0 */
+	uint32_t snd_cap, snd_max; /* slots now, most ever: powers of two */
 	uint32_t snd_una, snd_nxt, snd_end;
 	uint32_t flight_live; /* unacked segments in [snd_una, snd_nxt) */
 	size_t snd_bytes;     /* payload queued or in flight, unacked */
@@ -65,15 +78,15 @@ struct kcp {
 	uint32_t probe_ts, probe_wait;
 
 	/* receive side */
-	struct seg **rcv_ring;
-	uint32_t rcv_mask;
+	struct seg **rcv_ring; /* NULL while rcv_cap is 0 */
+	uint32_t rcv_cap, rcv_max;
 	uint32_t rcv_read, rcv_nxt, rcv_ooo, rcv_off;
 	size_t rcv_bytes;
 	uint32_t last_adv; /* window in the last segment we emitted */
 	bool tell_pending; /* WINS due at the next flush */
 
 	struct ack *acks;
-	uint32_t ack_n, ack_cap;
+	uint32_t ack_n, ack_alloc, ack_cap; /* used, allocated, most ever */
 
 	/* Spare segment buffers: glibc malloc/free of ~1.4 KiB blocks churning
 	 * a thousand at a time costs 4x the rest of the input path (heap trim
@@ -82,8 +95,12 @@ struct kcp {
 	 * them. */
 	struct seg *free_list;
 	uint32_t free_n, free_max;
-	unsigned char *obuf;
+	unsigned char *obuf; /* mtu bytes, allocated by the first batching */
 	size_t olen;
+
+	/* Testing aid (kcp_fail_allocs_after): allocations left, if limited. */
+	bool alloc_limited;
+	uint32_t alloc_budget;
 
 	uint64_t segs_sent, segs_retrans, segs_fast_retrans, segs_recv;
 	uint64_t bytes_sent, bytes_recv;
@@ -170,6 +187,121 @@ static bool hdr_decode(const unsigned char *p, size_t len, struct hdr *h)
 	return h->cmd >= KCP_CMD_PUSH && h->cmd <= KCP_CMD_WINS;
 }
 
+/* ---- memory ------------------------------------------------------------- */
+
+/* Every allocation after kcp_new goes through here, so that a test can make
+ * them fail. zero: calloc semantics (ring slots must start NULL). */
+static void *mem_alloc(struct kcp *kcp, size_t size, bool zero)
+{
+	if (kcp->alloc_limited) {
+		if (kcp->alloc_budget == 0)
+			return NULL;
+		kcp->alloc_budget--;
+	}
+	return zero ? calloc(1, size) : malloc(size);
+}
+
+static inline size_t seg_size(const struct kcp *kcp)
+{
+	return sizeof(struct seg) + KCP_HEADER_SIZE + kcp->mss;
+}
+
+static inline struct seg **snd_slot(const struct kcp *kcp, uint32_t sn)
+{
+	return &kcp->snd_ring[sn & (kcp->snd_cap - 1)];
+}
+
+static inline struct seg **rcv_slot(const struct kcp *kcp, uint32_t sn)
+{
+	return &kcp->rcv_ring[sn & (kcp->rcv_cap - 1)];
+}
+
+/* Re-home the send span [snd_una, snd_end) into a ring of `cap` slots (a
+ * power of two >= the span, or 0 when the span is empty). On failure nothing
+ * changes. */
+static bool snd_resize(struct kcp *kcp, uint32_t cap)
+{
+	struct seg **ring = NULL;
+	if (cap > 0) {
+		ring = mem_alloc(kcp, (size_t)cap * sizeof(*ring), true);
+		if (ring == NULL)
+			return false;
+		for (uint32_t sn = kcp->snd_una; sn != kcp->snd_end; sn++)
+			ring[sn & (cap - 1)] = *snd_slot(kcp, sn);
+	}
+	free(kcp->snd_ring);
+	kcp->snd_ring = ring;
+	kcp->snd_cap = cap;
+	return true;
+}
+
+/* Same for the receive side; `cap` must cover every held sn - rcv_read. */
+static bool rcv_resize(struct kcp *kcp, uint32_t cap)
+{
+	struct seg **ring = NULL;
+	if (cap > 0) {
+		ring = mem_alloc(kcp, (size_t)cap * sizeof(*ring), true);
+		if (ring == NULL)
+			return false;
+		for (uint32_t i = 0; i < kcp->rcv_cap; i++) {
+			struct seg *s = kcp->rcv_ring[i];
+			if (s != NULL)
+				ring[s->sn & (cap - 1)] = s;
+		}
+	}
+	free(kcp->rcv_ring);
+	kcp->rcv_ring = ring;
+	kcp->rcv_cap = cap;
+	return true;
+}
+
+/* The ring size for a span of `need` slots: at least double the current one
+ * (so a window opening costs O(log) regrowths) and never below RING_MIN. */
+static uint32_t ring_grown(uint32_t cur, uint32_t need, uint32_t max)
+{
+	uint32_t cap = cur > 0 ? cur * 2 : umin(RING_MIN, max);
+	while (cap < need)
+		cap <<= 1;
+	return umin(cap, max);
+}
+
+/* The smallest ring for a span of `need` slots, 0 for none. */
+static uint32_t ring_fit(uint32_t need, uint32_t max)
+{
+	if (need == 0)
+		return 0;
+	return umax(pow2_at_least(need), umin(RING_MIN, max));
+}
+
+/* Out-of-order data may sit anywhere in the window: find the furthest. */
+static uint32_t rcv_span(const struct kcp *kcp)
+{
+	if (kcp->rcv_ooo == 0)
+		return kcp->rcv_nxt - kcp->rcv_read;
+	for (uint32_t off = kcp->rcv_cap; off > 0; off--) {
+		if (*rcv_slot(kcp, kcp->rcv_read + off - 1) != NULL)
+			return off;
+	}
+	return kcp->rcv_cap; /* unreachable (rcv_ooo counts held ones): keep */
+}
+
+static bool ack_grow(struct kcp *kcp)
+{
+	if (kcp->ack_alloc == kcp->ack_cap)
+		return false;
+	uint32_t n = kcp->ack_alloc > 0 ? kcp->ack_alloc * 2 : ACK_MIN;
+	n = umin(n, kcp->ack_cap);
+	struct ack *a = mem_alloc(kcp, (size_t)n * sizeof(*a), false);
+	if (a == NULL)
+		return false;
+	if (kcp->ack_n > 0)
+		memcpy(a, kcp->acks, kcp->ack_n * sizeof(*a));
+	free(kcp->acks);
+	kcp->acks = a;
+	kcp->ack_alloc = n;
+	return true;
+}
+
 static struct seg *seg_alloc(struct kcp *kcp)
 {
 	struct seg *s = kcp->free_list;
@@ -177,7 +309,7 @@ static struct seg *seg_alloc(struct kcp *kcp)
 		kcp->free_list = s->next;
 		kcp->free_n--;
 	} else {
-		s = malloc(sizeof(*s) + KCP_HEADER_SIZE + kcp->mss);
+		s = mem_alloc(kcp, seg_size(kcp), false);
 		if (s == NULL)
 			return NULL;
 	}
@@ -234,22 +366,13 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 	kcp->mss = cfg->mtu - KCP_HEADER_SIZE;
 	kcp->output = output;
 	kcp->user = user;
-	uint32_t sn = pow2_at_least(2 * cfg->sndwnd);
-	uint32_t rn = pow2_at_least(cfg->rcvwnd);
-	kcp->snd_mask = sn - 1;
-	kcp->rcv_mask = rn - 1;
+	/* Rings and buffers come on demand; these are their ceilings. */
+	kcp->snd_max = pow2_at_least(2 * cfg->sndwnd);
+	kcp->rcv_max = pow2_at_least(cfg->rcvwnd);
 	/* Room for one ack per segment of two full windows between flushes;
 	 * beyond that acks are dropped and una or a retransmit covers them. */
 	kcp->ack_cap = 2 * cfg->rcvwnd + 16;
 	kcp->free_max = cfg->sndwnd + cfg->rcvwnd;
-	kcp->snd_ring = calloc(sn, sizeof(*kcp->snd_ring));
-	kcp->rcv_ring = calloc(rn, sizeof(*kcp->rcv_ring));
-	kcp->acks = malloc(kcp->ack_cap * sizeof(*kcp->acks));
-	kcp->obuf = malloc(cfg->mtu);
-	if (!kcp->snd_ring || !kcp->rcv_ring || !kcp->acks || !kcp->obuf) {
-		kcp_free(kcp);
-		return NULL;
-	}
 	/* Assume a symmetric configuration until the peer tells its window. */
 	kcp->rmt_wnd = cfg->rcvwnd;
 	kcp_cc_init(&kcp->cc, !cfg->nc, cfg->sndwnd);
@@ -258,19 +381,25 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 	return kcp;
 }
 
+static void spare_free(struct kcp *kcp)
+{
+	while (kcp->free_list != NULL) {
+		struct seg *s = kcp->free_list;
+		kcp->free_list = s->next;
+		free(s);
+	}
+	kcp->free_n = 0;
+}
+
 void kcp_free(struct kcp *kcp)
 {
 	if (kcp == NULL)
 		return;
-	if (kcp->snd_ring != NULL) {
-		for (uint32_t sn = kcp->snd_una; sn != kcp->snd_end; sn++)
-			free(kcp->snd_ring[sn & kcp->snd_mask]);
-	}
-	if (kcp->rcv_ring != NULL) {
-		for (uint32_t i = 0; i <= kcp->rcv_mask; i++)
-			free(kcp->rcv_ring[i]);
-	}
-	kcp_trim(kcp);
+	for (uint32_t sn = kcp->snd_una; sn != kcp->snd_end; sn++)
+		free(*snd_slot(kcp, sn));
+	for (uint32_t i = 0; i < kcp->rcv_cap; i++)
+		free(kcp->rcv_ring[i]);
+	spare_free(kcp);
 	free(kcp->snd_ring);
 	free(kcp->rcv_ring);
 	free(kcp->acks);
@@ -280,12 +409,43 @@ void kcp_free(struct kcp *kcp)
 
 void kcp_trim(struct kcp *kcp)
 {
-	while (kcp->free_list != NULL) {
-		struct seg *s = kcp->free_list;
-		kcp->free_list = s->next;
-		free(s);
+	spare_free(kcp);
+	/* Output is batched only within kcp_flush(): obuf is empty here. */
+	free(kcp->obuf);
+	kcp->obuf = NULL;
+	/* Acks collected by kcp_input() wait for the next flush. */
+	if (kcp->ack_n == 0) {
+		free(kcp->acks);
+		kcp->acks = NULL;
+		kcp->ack_alloc = 0;
 	}
-	kcp->free_n = 0;
+	/* Shrinking a ring that still holds data needs a new one; if that
+	 * allocation fails the old ring simply stays. */
+	uint32_t cap = ring_fit(kcp->snd_end - kcp->snd_una, kcp->snd_max);
+	if (cap < kcp->snd_cap)
+		(void)snd_resize(kcp, cap);
+	cap = ring_fit(rcv_span(kcp), kcp->rcv_max);
+	if (cap < kcp->rcv_cap)
+		(void)rcv_resize(kcp, cap);
+}
+
+size_t kcp_memory(const struct kcp *kcp)
+{
+	if (kcp == NULL)
+		return 0;
+	size_t segs = (size_t)kcp->flight_live + (kcp->snd_end - kcp->snd_nxt) +
+		      (kcp->rcv_nxt - kcp->rcv_read) + kcp->rcv_ooo +
+		      kcp->free_n;
+	return sizeof(*kcp) +
+	       ((size_t)kcp->snd_cap + kcp->rcv_cap) * sizeof(struct seg *) +
+	       (size_t)kcp->ack_alloc * sizeof(struct ack) +
+	       (kcp->obuf != NULL ? kcp->cfg.mtu : 0) + segs * seg_size(kcp);
+}
+
+void kcp_fail_allocs_after(struct kcp *kcp, uint32_t n)
+{
+	kcp->alloc_limited = n != UINT32_MAX;
+	kcp->alloc_budget = n;
 }
 
 uint32_t kcp_conv(const struct kcp *kcp)
@@ -307,8 +467,7 @@ size_t kcp_send(struct kcp *kcp, const void *data, size_t len)
 	/* Stream mode: top up the queued (not yet sent) tail segment first, so
 	 * small writes coalesce into full segments. */
 	if (len > 0 && kcp->snd_end != kcp->snd_nxt) {
-		struct seg *t =
-		    kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
+		struct seg *t = *snd_slot(kcp, kcp->snd_end - 1);
 		size_t n = kcp->mss - t->len;
 		if (n > len)
 			n = len;
@@ -317,6 +476,10 @@ size_t kcp_send(struct kcp *kcp, const void *data, size_t len)
 		done = n;
 	}
 	while (done < len && kcp->snd_end - kcp->snd_nxt < kcp->cfg.sndwnd) {
+		uint32_t span = kcp->snd_end - kcp->snd_una;
+		if (span == kcp->snd_cap &&
+		    !snd_resize(kcp, ring_grown(span, span + 1, kcp->snd_max)))
+			break;
 		struct seg *s = seg_alloc(kcp);
 		if (s == NULL)
 			break;
@@ -326,7 +489,7 @@ size_t kcp_send(struct kcp *kcp, const void *data, size_t len)
 		memcpy(s->buf + KCP_HEADER_SIZE, p + done, n);
 		s->len = (uint32_t)n;
 		s->sn = kcp->snd_end;
-		kcp->snd_ring[kcp->snd_end & kcp->snd_mask] = s;
+		*snd_slot(kcp, kcp->snd_end) = s;
 		kcp->snd_end++;
 		done += n;
 	}
@@ -339,8 +502,7 @@ size_t kcp_send_space(const struct kcp *kcp)
 	uint32_t queued = kcp->snd_end - kcp->snd_nxt;
 	size_t space = (size_t)(kcp->cfg.sndwnd - queued) * kcp->mss;
 	if (queued > 0) {
-		const struct seg *t =
-		    kcp->snd_ring[(kcp->snd_end - 1) & kcp->snd_mask];
+		const struct seg *t = *snd_slot(kcp, kcp->snd_end - 1);
 		space += kcp->mss - t->len;
 	}
 	return space;
@@ -367,8 +529,8 @@ size_t kcp_recv(struct kcp *kcp, void *buf, size_t len)
 	if (len == 0)
 		return 0;
 	while (kcp->rcv_read != kcp->rcv_nxt) {
-		uint32_t i = kcp->rcv_read & kcp->rcv_mask;
-		struct seg *s = kcp->rcv_ring[i];
+		struct seg **slot = rcv_slot(kcp, kcp->rcv_read);
+		struct seg *s = *slot;
 		size_t n = s->len - kcp->rcv_off;
 		if (n > len - done)
 			n = len - done;
@@ -377,7 +539,7 @@ size_t kcp_recv(struct kcp *kcp, void *buf, size_t len)
 		kcp->rcv_off += (uint32_t)n;
 		if (kcp->rcv_off < s->len)
 			break; /* reader's buffer is full */
-		kcp->rcv_ring[i] = NULL;
+		*slot = NULL;
 		seg_free(kcp, s);
 		kcp->rcv_read++;
 		kcp->rcv_off = 0;
@@ -421,7 +583,7 @@ static bool probe_needed(const struct kcp *kcp)
 
 static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked)
 {
-	struct seg **slot = &kcp->snd_ring[sn & kcp->snd_mask];
+	struct seg **slot = snd_slot(kcp, sn);
 	struct seg *s = *slot;
 	if (s == NULL)
 		return;
@@ -442,13 +604,13 @@ static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked)
 	kcp->snd_una = una;
 }
 
-static void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts)
+static inline void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts)
 {
-	if (kcp->ack_n < kcp->ack_cap) {
-		kcp->acks[kcp->ack_n].sn = sn;
-		kcp->acks[kcp->ack_n].ts = ts;
-		kcp->ack_n++;
-	}
+	if (kcp->ack_n == kcp->ack_alloc && !ack_grow(kcp))
+		return; /* dropped: una or a retransmission covers it */
+	kcp->acks[kcp->ack_n].sn = sn;
+	kcp->acks[kcp->ack_n].ts = ts;
+	kcp->ack_n++;
 }
 
 static void process_push(struct kcp *kcp, const struct hdr *h,
@@ -461,7 +623,11 @@ static void process_push(struct kcp *kcp, const struct hdr *h,
 	}
 	if (!before(h->sn, kcp->rcv_read + kcp->cfg.rcvwnd))
 		return; /* beyond the window: no room, the sender retries */
-	struct seg **slot = &kcp->rcv_ring[h->sn & kcp->rcv_mask];
+	uint32_t off = h->sn - kcp->rcv_read;
+	if (off >= kcp->rcv_cap &&
+	    !rcv_resize(kcp, ring_grown(kcp->rcv_cap, off + 1, kcp->rcv_max)))
+		return; /* no ack: the sender retries */
+	struct seg **slot = rcv_slot(kcp, h->sn);
 	if (*slot == NULL) {
 		struct seg *s = seg_alloc(kcp);
 		if (s == NULL)
@@ -473,10 +639,11 @@ static void process_push(struct kcp *kcp, const struct hdr *h,
 		kcp->rcv_ooo++;
 		kcp->bytes_recv += h->len;
 		/* Move the in-order run to the ready span. The bound matters:
-		 * at rcv_read + rcvwnd the ring wraps onto unread data. */
-		while (kcp->rcv_nxt - kcp->rcv_read < kcp->cfg.rcvwnd) {
-			struct seg *r =
-			    kcp->rcv_ring[kcp->rcv_nxt & kcp->rcv_mask];
+		 * at rcv_read + rcv_cap the ring wraps onto unread data. (All
+		 * held sns are below rcv_read + rcvwnd, so a ring larger than
+		 * the window has nothing to find beyond it.) */
+		while (kcp->rcv_nxt - kcp->rcv_read < kcp->rcv_cap) {
+			struct seg *r = *rcv_slot(kcp, kcp->rcv_nxt);
 			if (r == NULL)
 				break;
 			kcp->rcv_ooo--;
@@ -553,7 +720,7 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 
 	/* Selective acks may have closed the gap at snd_una. */
 	while (kcp->snd_una != kcp->snd_nxt &&
-	       kcp->snd_ring[kcp->snd_una & kcp->snd_mask] == NULL)
+	       *snd_slot(kcp, kcp->snd_una) == NULL)
 		kcp->snd_una++;
 	if (kcp->snd_una == kcp->snd_nxt)
 		kcp->resend_set = false;
@@ -565,7 +732,7 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 	 * per input call, which aggregates a datagram's acks. */
 	if (have_max && kcp->cfg.resend > 0) {
 		for (uint32_t sn = kcp->snd_una; before(sn, max_sn); sn++) {
-			struct seg *s = kcp->snd_ring[sn & kcp->snd_mask];
+			struct seg *s = *snd_slot(kcp, sn);
 			if (s == NULL || s->fast || before(max_ts, s->ts))
 				continue;
 			if (++s->fastack >= kcp->cfg.resend) {
@@ -587,11 +754,27 @@ static void out_flush(struct kcp *kcp)
 	}
 }
 
+/* The batching buffer, allocated when a flush first has something to batch:
+ * an engine that never sends keeps none. */
+static bool out_ready(struct kcp *kcp)
+{
+	if (kcp->obuf == NULL)
+		kcp->obuf = mem_alloc(kcp, kcp->cfg.mtu, false);
+	return kcp->obuf != NULL;
+}
+
 static void emit_ctl(struct kcp *kcp, struct hdr *h)
 {
+	h->len = 0;
+	if (!out_ready(kcp)) {
+		/* No memory to batch in: the segment goes out alone. */
+		unsigned char one[KCP_HEADER_SIZE];
+		hdr_encode(one, h);
+		kcp->output(one, sizeof(one), kcp->user);
+		return;
+	}
 	if (kcp->olen + KCP_HEADER_SIZE > kcp->cfg.mtu)
 		out_flush(kcp);
-	h->len = 0;
 	hdr_encode(kcp->obuf + kcp->olen, h);
 	kcp->olen += KCP_HEADER_SIZE;
 }
@@ -613,9 +796,11 @@ static void emit_seg(struct kcp *kcp, struct hdr *h, struct seg *s,
 		kcp->dead = true;
 	if (kcp->olen + total > kcp->cfg.mtu)
 		out_flush(kcp);
-	if (kcp->olen == 0 && total + KCP_HEADER_SIZE > kcp->cfg.mtu) {
-		/* Nothing could share the datagram: output in place, which
-		 * saves a copy of every full segment. */
+	if (kcp->olen == 0 &&
+	    (total + KCP_HEADER_SIZE > kcp->cfg.mtu || !out_ready(kcp))) {
+		/* Nothing could share the datagram (or there is no buffer to
+		 * share it in): output in place, which saves a copy of every
+		 * full segment. */
 		kcp->output(s->buf, total, kcp->user);
 		return;
 	}
@@ -637,7 +822,7 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 	kcp->resend_set = false;
 	kcp->fast_pending = false;
 	for (uint32_t sn = kcp->snd_una; sn != kcp->snd_nxt; sn++) {
-		struct seg *s = kcp->snd_ring[sn & kcp->snd_mask];
+		struct seg *s = *snd_slot(kcp, sn);
 		if (s == NULL)
 			continue;
 		if (s->fast) {
@@ -718,8 +903,7 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		uint32_t limit = kcp->snd_una + send_window(kcp);
 		while (kcp->snd_nxt != kcp->snd_end &&
 		       before(kcp->snd_nxt, limit)) {
-			struct seg *s =
-			    kcp->snd_ring[kcp->snd_nxt & kcp->snd_mask];
+			struct seg *s = *snd_slot(kcp, kcp->snd_nxt);
 			s->rto = kcp->rtt.rto;
 			s->resendts = now + s->rto;
 			kcp->snd_nxt++;
@@ -793,4 +977,7 @@ void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st)
 	st->segs_recv = kcp->segs_recv;
 	st->bytes_sent = kcp->bytes_sent;
 	st->bytes_recv = kcp->bytes_recv;
+	st->snd_slots = kcp->snd_cap;
+	st->rcv_slots = kcp->rcv_cap;
+	st->memory = kcp_memory(kcp);
 }

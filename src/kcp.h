@@ -7,6 +7,24 @@
  * send queue of at most sndwnd segments, and at most rcvwnd segments held on
  * the receive side (the advertised window shrinks while the reader lags).
  *
+ * Memory model (kcp_memory() reports the current figure; allocator overhead,
+ * ~16 bytes per block, is not counted). A segment buffer is S = mtu + 40
+ * bytes on 64-bit. Everything beyond struct kcp is allocated on demand:
+ *  - idle (new, or after kcp_trim() with nothing queued, in flight or held
+ *    for the reader): sizeof(struct kcp) only, 336 bytes on x86-64; no rings.
+ *  - busy, at most: sizeof(struct kcp)
+ *      + 8 * pow2(2 * sndwnd)      send ring (slot pointers)
+ *      + 8 * pow2(rcvwnd)          receive ring
+ *      + 8 * (2 * rcvwnd + 16)     pending acks
+ *      + mtu                       output batching buffer
+ *      + S * (2 * sndwnd + rcvwnd) segments, spare cache included
+ *    e.g. windows 1024/1024, mtu 1400: ~4.47 MB, of which 42 KB are rings
+ *    and buffers. The rings double from 16 slots as the span of sns in use
+ *    grows, so a session that moved little data costs little.
+ * A failed allocation never breaks the engine: it behaves like a full window
+ * (kcp_send accepts less, a received segment is dropped unacknowledged and
+ * retransmitted by the peer).
+ *
  * Wire format of a segment (docs/PROTOCOL.md): 24-byte header, little-endian
  *   conv u32 | cmd u8 | frg u8 | wnd u16 | ts u32 | sn u32 | una u32 | len u32
  * followed by len bytes of payload. Several segments may share a datagram.
@@ -49,17 +67,27 @@ struct kcp_config {
 /* Fill `cfg` with the engine's defaults. */
 void kcp_config_default(struct kcp_config *cfg);
 
-/* Returns NULL on allocation failure or an invalid config. The engine owns
- * nothing of the caller's; `user` is passed back to `output`. */
+/* Returns NULL on allocation failure or an invalid config. Allocates only
+ * struct kcp; the rest comes on demand. The engine owns nothing of the
+ * caller's; `user` is passed back to `output`. */
 struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 		    kcp_output_fn output, void *user);
 /* NULL-safe. */
 void kcp_free(struct kcp *kcp);
-/* Return the engine's cache of spare segment buffers to the allocator. The
- * cache (at most sndwnd + rcvwnd buffers, within the memory ceiling above)
- * saves a malloc/free per segment while data flows; call this when a
- * session goes idle so that idle sessions hold only their fixed state. */
+/* Return memory the engine does not need now: the cache of spare segment
+ * buffers (at most sndwnd + rcvwnd, within the ceiling above; it saves a
+ * malloc/free per segment while data flows), the output buffer, an empty
+ * ack list, and ring slots beyond what the data still held needs. With
+ * nothing queued, in flight or unread, the engine is back to its idle size.
+ * Call it when a session goes idle; calling it while data flows is safe but
+ * costs regrowth. A shrink that cannot allocate keeps the larger ring. */
 void kcp_trim(struct kcp *kcp);
+/* Bytes the engine holds now: struct, rings, ack list, output buffer and
+ * segments (spare cache included). NULL-safe (0). */
+size_t kcp_memory(const struct kcp *kcp);
+/* Testing aid: after `n` more successful allocations every allocation of
+ * this engine fails, as if the heap were exhausted; UINT32_MAX lifts it. */
+void kcp_fail_allocs_after(struct kcp *kcp, uint32_t n);
 
 /* Feed one received datagram payload (all its segments). Segments for another
  * conv, or malformed bytes, stop processing: returns -1 (what came before is
@@ -109,13 +137,17 @@ bool kcp_peek_opens(const unsigned char *data, size_t len);
  * segs_sent counts every PUSH transmission (retransmissions included, of which
  * segs_retrans by timeout and segs_fast_retrans by skips); segs_recv counts
  * PUSHes received (duplicates included); bytes_sent is payload transmitted
- * (retransmissions included), bytes_recv new payload stored. */
+ * (retransmissions included), bytes_recv new payload stored.
+ * snd_slots, rcv_slots: ring sizes now (they grow with use, up to
+ * pow2(2 * sndwnd) and pow2(rcvwnd)); memory: kcp_memory(). */
 struct kcp_stats {
 	uint32_t srtt_ms, rttvar_ms, rto_ms;
 	uint32_t cwnd, snd_wnd, rcv_wnd, rmt_wnd; /* segments */
 	uint32_t inflight;                        /* segments */
 	uint64_t segs_sent, segs_retrans, segs_fast_retrans, segs_recv;
 	uint64_t bytes_sent, bytes_recv; /* payload bytes, excl. headers */
+	uint32_t snd_slots, rcv_slots;
+	size_t memory; /* bytes */
 };
 void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st);
 

@@ -2,12 +2,13 @@
  * one with data in flight and received, then flush and read. Besides memory
  * errors (sanitizers) it traps on broken invariants: a datagram larger than
  * mtu, a deadline of now that a flush does not clear, more buffered bytes
- * than the receive window allows.
+ * than the receive window allows, more memory than kcp.h's ceiling.
  *
- * Input layout: byte 0 picks the scenario; the conv is taken from the first
- * header so that the fuzzer explores past the conv check. In the stateful
- * scenario the rest is split into datagrams by 2-byte length prefixes, each
- * followed by a clock step. */
+ * Input layout: byte 0 picks the scenario (bit 4: kcp_trim after every step;
+ * bit 5: allocations fail after (bits 6-7) * 3 of them); the conv is taken from
+ * the first header so that the fuzzer explores past the conv check. In the
+ * stateful scenario the rest is split into datagrams by 2-byte length prefixes,
+ * each followed by a clock step. */
 #include "kcp.h"
 
 #include <stdint.h>
@@ -25,6 +26,13 @@ static void out_cb(const unsigned char *buf, size_t len, void *user)
 		__builtin_trap();
 }
 
+/* kcp.h's ceiling for these windows, with 1 KiB for the struct. */
+#define CEILING                                                  \
+	(1024 + 8 * (2 * WND + WND) + 8 * (2 * WND + 16) + MTU + \
+	 (MTU + 40) * (3 * WND))
+
+static bool trim_steps;
+
 static void settle(struct kcp *k, uint32_t now)
 {
 	static unsigned char sink[4096];
@@ -37,6 +45,10 @@ static void settle(struct kcp *k, uint32_t now)
 	}
 	if (kcp_readable(k) > (size_t)WND * (MTU - KCP_HEADER_SIZE))
 		__builtin_trap();
+	if (kcp_memory(k) > CEILING)
+		__builtin_trap();
+	if (trim_steps)
+		kcp_trim(k);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -61,6 +73,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kcp *k = kcp_new(conv, &cfg, out_cb, NULL);
 	if (k == NULL)
 		return 0;
+	trim_steps = mode & 16;
+	if (mode & 32)
+		kcp_fail_allocs_after(k, (uint32_t)(mode >> 6) * 3);
 	uint32_t now = 0xfffffff0u; /* wraps during the run */
 
 	if ((mode & 1) == 0) {
