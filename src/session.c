@@ -252,7 +252,7 @@ static bool out_write(struct session *s, const unsigned char *p, size_t n)
 	if (n == 0) {
 		return true;
 	}
-	if (s->shut_wr) {
+	if (s->peer_eof) {
 		session_fail(s, "protocol: DATA after EOF");
 		return false;
 	}
