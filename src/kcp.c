@@ -76,6 +76,10 @@ struct kcp {
 	bool dead;
 	bool probe_armed;
 	uint32_t probe_ts, probe_wait;
+	/* Window probes sent since the peer last said anything: a peer that
+	 * vanished while its window was closed is only ever probed, so the
+	 * probes count toward dead_link like retransmissions do. */
+	uint32_t probes_unanswered;
 
 	/* receive side */
 	struct seg **rcv_ring; /* NULL while rcv_cap is 0 */
@@ -677,6 +681,7 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 		}
 		const unsigned char *payload = data + off + KCP_HEADER_SIZE;
 		off += KCP_HEADER_SIZE + (size_t)h.len;
+		kcp->probes_unanswered = 0;
 
 		/* A reordered old datagram must not reopen a window that a
 		 * newer one closed: take wnd only from segments whose una is
@@ -878,8 +883,18 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 			h.cmd = KCP_CMD_WASK;
 			emit_ctl(kcp, &h);
 			emitted = true;
-			kcp->probe_wait =
-			    umin(kcp->probe_wait * 3 / 2, PROBE_MAX);
+			if (++kcp->probes_unanswered > kcp->cfg.dead_link)
+				kcp->dead = true;
+			/* Answered probes back off to PROBE_MAX (a reader
+			 * may stall for long). Once one goes unanswered the
+			 * peer may be gone: probe again from the RTO and back
+			 * off like a retransmission, so a vanished peer is
+			 * found about as fast as with data in flight. */
+			if (kcp->probes_unanswered == 2)
+				kcp->probe_wait = umax(kcp->rtt.rto, PROBE_MIN);
+			else
+				kcp->probe_wait = kcp->probe_wait * 3 / 2;
+			kcp->probe_wait = umin(kcp->probe_wait, PROBE_MAX);
 			kcp->probe_ts = now + kcp->probe_wait;
 		}
 	} else {

@@ -233,6 +233,38 @@ static void test_dead_link(void)
 	sim_free(&s);
 }
 
+/* The receiver stopped reading, so the sender only probes its closed
+ * window; then the receiver vanishes. Unanswered probes must count toward
+ * dead_link, or the sender would wait forever. */
+static void test_dead_while_window_closed(void)
+{
+	struct kcp_config c = cfg_default();
+	c.dead_link = 10;
+	c.sndwnd = c.rcvwnd = 32;
+	struct memlink_cfg l = {0};
+	l.delay_ms = 10;
+	struct sim s;
+	struct kcp_stats st;
+	REQUIRE(sim_init(&s, 21, &c, &l, 8 << 20, 0));
+	s.ep[1].reading = false;
+	CHECK(sim_run(&s, 3000, false) == SIM_TIME);
+	kcp_get_stats(s.ep[0].kcp, &st);
+	CHECK(st.rmt_wnd == 0 && st.inflight == 0);
+	/* Probes answered by a live peer never kill the link. */
+	CHECK(sim_run(&s, 60000, false) == SIM_TIME);
+	CHECK(!kcp_is_dead(s.ep[0].kcp));
+	l.dead = true;
+	memlink_set(s.link, 0, &l);
+	memlink_set(s.link, 1, &l);
+	const uint64_t died = s.now;
+	CHECK(sim_run(&s, s.now + 120000, false) == SIM_TIME);
+	CHECK(kcp_is_dead(s.ep[0].kcp));
+	CHECK(s.ep[0].dead_at > died && s.ep[0].dead_at - died < 60000);
+	printf("  closed-window sender dead %llu ms after the peer vanished\n",
+	       (unsigned long long)(s.ep[0].dead_at - died));
+	sim_free(&s);
+}
+
 static void test_rto_grows_and_shrinks(void)
 {
 	struct kcp_config c = cfg_default();
@@ -575,6 +607,7 @@ int main(void)
 	RUN(test_zero_window);
 	RUN(test_memory_bound);
 	RUN(test_dead_link);
+	RUN(test_dead_while_window_closed);
 	RUN(test_rto_grows_and_shrinks);
 	RUN(test_fast_retransmit);
 	RUN(test_congestion_window);
