@@ -423,6 +423,10 @@ struct server *server_new(struct ev_loop *loop, const struct config *conf,
 	if (!setup_crypto(srv, err, errlen)) {
 		goto fail;
 	}
+	if (conf->http_listen != NULL) {
+		LOGW("\"http_listen\" is not implemented yet: no statistics "
+		     "endpoint (SIGHUP logs the counters)");
+	}
 
 	int fd = -1;
 	union sockaddr_any addr;
