@@ -24,6 +24,12 @@
 #define CTRL_PAYLOAD_MAX 16
 /* Upstream connect timeout, seconds. */
 #define CONNECT_TIMEOUT 10.0
+/* A client session that hears nothing from the server this long after its
+ * dial gives up with a hint: a wrong key or method looks exactly like a
+ * dead server (the server cannot answer what it cannot authenticate), and
+ * the dial's retransmissions alone would take minutes to be declared dead.
+ * Five seconds covers several lost dials on the worst links. */
+#define DIAL_TIMEOUT 5.0
 /* Reads from one TCP socket per readiness event: keeps one busy connection
  * from starving the others. */
 #define TCP_READS_PER_EVENT 4
@@ -55,6 +61,7 @@ struct session {
 	bool shut_wr;   /* shutdown(SHUT_WR) done on TCP */
 	bool graceful;  /* tombstone: closed with nothing lost */
 	bool peer_closed; /* peer closed gracefully: it has all we sent */
+	bool heard;       /* received anything for this conversation */
 
 	/* Message parser over the received KCP stream. */
 	unsigned char hdr[SESSION_MSG_HEADER];
@@ -617,6 +624,19 @@ static void house_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		s->env->on_finished(s->env->ctx, s);
 		return;
 	}
+	if (s->is_client && !s->heard) {
+		ev_tstamp left = s->since + DIAL_TIMEOUT - now;
+		if (left <= 0) {
+			LOG_RL(LOG_LVL_ERROR,
+			       "no reply from the server %.0f s after a dial: is "
+			       "it running, and do \"method\" and the key match "
+			       "on both sides?",
+			       DIAL_TIMEOUT);
+			session_fail(s, "no reply from the server");
+			return;
+		}
+		next = left;
+	}
 	if (s->state == S_CONNECTING) {
 		ev_tstamp left = s->since + CONNECT_TIMEOUT - now;
 		if (left <= 0) {
@@ -790,6 +810,7 @@ void session_input(struct session *s, const union sockaddr_any *from,
 		send_reset_flag(s, s->graceful);
 		return;
 	}
+	s->heard = true;
 	if (!s->is_client && !addr_equal(from, &s->peer_addr)) {
 		char a[ADDR_STRLEN], b[ADDR_STRLEN];
 		LOGV("[%s %08x] peer moved %s -> %s", who(s), s->conv,

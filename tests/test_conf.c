@@ -464,7 +464,13 @@ static void test_crypto(void)
 	CHECK(c != NULL && strcmp(c->method, "none") == 0);
 	conf_free(c);
 
-	const char *log = parse_logged("{" CLIENT ", \"psk\": \"k\"}", &c);
+	/* A key without a method is an error, never plaintext by surprise. */
+	CHECK(fails_with("{" CLIENT ", \"psk\": \"k\"}", "\"psk\" is set",
+			 "\"method\" is not"));
+	CHECK(fails_with("{" CLIENT ", \"password\": \"k\"}",
+			 "\"password\" is set", "\"none\" to send in clear"));
+	const char *log = parse_logged(
+	    "{" CLIENT ", \"method\": \"none\", \"psk\": \"k\"}", &c);
 	CHECK(c != NULL);
 	CHECK(strstr(log, "\"psk\" is set") && strstr(log, "NOT encrypted"));
 	conf_free(c);
