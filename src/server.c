@@ -198,6 +198,20 @@ static void deliver_ctrl(struct server *srv, const union sockaddr_any *from,
 	session_on_reset(s, (data[9] & 1) != 0);
 }
 
+struct move_ctx {
+	const union sockaddr_any *from, *to;
+};
+
+static void move_one(uint32_t conv, void *value, void *ctx)
+{
+	(void)conv;
+	const struct move_ctx *mc = ctx;
+	struct session *s = value;
+	if (!session_is_tombstone(s) && addr_equal(session_peer(s), mc->from)) {
+		session_move(s, mc->to);
+	}
+}
+
 static void deliver(void *ctx, const union sockaddr_any *from,
 		    unsigned char *data, size_t len, uint64_t sent_ms)
 {
@@ -247,7 +261,21 @@ static void deliver(void *ctx, const union sockaddr_any *from,
 		srv->drop_moved++;
 		return;
 	}
-	session_input(s, from, data, len);
+	if (srv->conf->mode == MODE_SERVER && !session_is_tombstone(s) &&
+	    !addr_equal(from, session_peer(s))) {
+		const union sockaddr_any old = *session_peer(s);
+		session_input(s, from, data, len, sent_ms);
+		if (addr_equal(from, session_peer(s))) {
+			/* A NAT rebinding or a new address moves the whole
+			 * client, not one connection: move its quiet
+			 * sessions too, or data for them goes to the dead
+			 * address until they next speak. */
+			struct move_ctx mc = {&old, from};
+			convmap_foreach(&srv->sessions, move_one, &mc);
+		}
+	} else {
+		session_input(s, from, data, len, sent_ms);
+	}
 	session_mark_dirty(s, &srv->dirty);
 }
 

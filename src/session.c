@@ -62,6 +62,10 @@ struct session {
 	bool graceful;  /* tombstone: closed with nothing lost */
 	bool peer_closed; /* peer closed gracefully: it has all we sent */
 	bool heard;       /* received anything for this conversation */
+	/* Newest sender clock seen (encrypted datagrams): only a datagram at
+	 * least this new may move the session, so a late one from before a
+	 * NAT rebinding cannot pull it back to the dead address. */
+	uint64_t newest_ms;
 
 	/* Message parser over the received KCP stream. */
 	unsigned char hdr[SESSION_MSG_HEADER];
@@ -801,8 +805,17 @@ bool session_is_tombstone(const struct session *s)
 	return s->state == S_TOMBSTONE;
 }
 
+void session_move(struct session *s, const union sockaddr_any *to)
+{
+	char a[ADDR_STRLEN], b[ADDR_STRLEN];
+	LOGV("[%s %08x] peer moved %s -> %s", who(s), s->conv,
+	     addr_format(&s->peer_addr, a, sizeof(a)),
+	     addr_format(to, b, sizeof(b)));
+	s->peer_addr = *to;
+}
+
 void session_input(struct session *s, const union sockaddr_any *from,
-		   const unsigned char *data, size_t len)
+		   const unsigned char *data, size_t len, uint64_t sent_ms)
 {
 	if (s->state == S_TOMBSTONE) {
 		/* Late datagrams of a closed conversation: say so (the
@@ -811,12 +824,12 @@ void session_input(struct session *s, const union sockaddr_any *from,
 		return;
 	}
 	s->heard = true;
-	if (!s->is_client && !addr_equal(from, &s->peer_addr)) {
-		char a[ADDR_STRLEN], b[ADDR_STRLEN];
-		LOGV("[%s %08x] peer moved %s -> %s", who(s), s->conv,
-		     addr_format(&s->peer_addr, a, sizeof(a)),
-		     addr_format(from, b, sizeof(b)));
-		s->peer_addr = *from;
+	if (!s->is_client && !addr_equal(from, &s->peer_addr) &&
+	    sent_ms >= s->newest_ms) {
+		session_move(s, from);
+	}
+	if (sent_ms > s->newest_ms) {
+		s->newest_ms = sent_ms;
 	}
 	if (kcp_input(s->kcp, data, len, clock_mono_ms()) < 0) {
 		LOG_RL(LOG_LVL_DEBUG, "[%s %08x] malformed segment", who(s),

@@ -92,11 +92,15 @@ void session_describe(const struct session *s, char *buf, size_t len);
 /* True while only a tombstone is left. */
 bool session_is_tombstone(const struct session *s);
 
-/* Feed one datagram for this conversation from `from` (already opened).
- * Updates the peer address (roaming). The caller flushes the batch with
- * session_flush(). */
+/* Feed one datagram for this conversation from `from` (already opened;
+ * sent_ms = the sender's clock from the nonce, 0 without encryption). A
+ * datagram no older than any seen before, from a new address, moves the
+ * session there (roaming; the caller allows it only when authenticated).
+ * The caller flushes the batch with session_flush(). */
 void session_input(struct session *s, const union sockaddr_any *from,
-		   const unsigned char *data, size_t len);
+		   const unsigned char *data, size_t len, uint64_t sent_ms);
+/* Send this server session's datagrams to `to` from now on. */
+void session_move(struct session *s, const union sockaddr_any *to);
 /* Flush KCP and re-arm the session's timer. */
 void session_flush(struct session *s);
 /* The peer ended this conversation: `graceful` when it closed after
