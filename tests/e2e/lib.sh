@@ -200,7 +200,7 @@ start_tool() {
 start_upstream() {
 	local name=$1 mode=$2
 	shift 2
-	start_tool "$name" upstream --listen "${UP_HOST:-127.0.0.1}:0" \
+	start_tool "$name" upstream --listen "$(hostport "${UP_HOST:-127.0.0.1}" 0)" \
 		--mode "$mode" --timeout 250 --stats-file "$WORK/$name.stats" "$@"
 }
 
@@ -208,7 +208,7 @@ start_upstream() {
 start_relay() {
 	local name=$1 target=$2
 	shift 2
-	start_tool "$name" udprelay --listen "${RELAY_HOST:-127.0.0.1}:0" \
+	start_tool "$name" udprelay --listen "$(hostport "${RELAY_HOST:-127.0.0.1}" 0)" \
 		--target "$target" --timeout 250 --stats-file "$WORK/$name.stats" "$@"
 }
 
