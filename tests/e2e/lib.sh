@@ -236,7 +236,6 @@ start_daemon() {
 	PID=$!
 	register "$name" "$PID"
 	if wait_listen "$proto" "$port" "$PID"; then
-		eval "PID_$name=$PID"
 		return 0
 	fi
 	kill -KILL "$PID" 2>/dev/null
