@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# test_restart.sh BUILD_DIR — a daemon crashes (kill -9) mid-transfer and
+# comes back on the same port:
+#  server restart: the client's stale connections end within a few
+#    seconds (loadgen fails fast instead of hanging), a new connection
+#    works at once;
+#  client restart: the server's stale sessions end within 25 s (dead link:
+#    the new client cannot know them), the upstream's connections are
+#    released, and the restarted client works at once.
+source "$(dirname "$0")/lib.sh"
+E2E_LIMIT=120 e2e_init "$@"
+
+established_to() {
+	ss -Htn state established "( dport = :$1 )" 2>/dev/null | wc -l
+}
+no_conns_to() { [ "$(established_to "$1")" = 0 ]; }
+resets_in() { [ "$(count_log "$1" 'reset by peer')" -ge "$2" ]; }
+
+start_upstream up sinksource
+UP=$PORT
+UPPID=$PID
+
+# a transfer that takes far longer than the test waits: 10 connections of
+# 64M each way, limited by loadgen --parallel so all are open at once
+bigload() {
+	bg "$1" "$T/loadgen" --connect 127.0.0.1:$CPORT --conns 10 \
+		--parallel 10 --min-size 64M --max-size 64M --seed 3 --timeout 120
+}
+# transferring PORT: the upstream has connections from the server
+transferring() { [ "$(established_to "$1")" -ge 10 ]; }
+
+echo "== server restart"
+start_server srv "$UP" "$CRYPTO"
+SPID=$PID
+SUDP=$UDPPORT
+start_client cli "$SUDP" "$CRYPTO"
+CPID=$PID
+CPORT=$PORT
+bigload lg1
+LGPID=$PID
+wait_for 10 transferring "$UP" || fail "the transfer did not start"
+sleep 1
+kill9 "$SPID"
+echo "    server killed -9 at $(elapsed) s"
+start_server srv "$UP" "$CRYPTO" "$SUDP"
+SPID=$PID
+T1=$(now)
+wait_bg "$LGPID" 15
+sed 's/^/    | /' "$WORK/lg1.log" | head -5
+check "stale transfer ended $(since "$T1") s after the restart, failed, not hung (rc $RC, want 1)" \
+	eval '[ $RC -eq 1 ] && lt "$WAIT_S" 5'
+run new1 -t 20 "$T/loadgen" --connect 127.0.0.1:$CPORT --conns 5 \
+	--max-size 256K --seed 4 --timeout 10
+check "a new connection works at once (rc $RC, $RUN_S s)" eval \
+	'[ $RC -eq 0 ] && lt "$RUN_S" 2'
+check "client logs 'reset by peer' for the stale sessions" resets_in cli 10
+
+echo "== client restart"
+bigload lg2
+LGPID=$PID
+wait_for 10 transferring "$UP" || fail "the transfer did not start"
+sleep 1
+NEND=$(count_log srv 'reset by peer|reset: peer unreachable')
+kill9 "$CPID"
+echo "    client killed -9 at $(elapsed) s"
+start_client cli "$SUDP" "$CRYPTO" "$CPORT"
+CPID=$PID
+T1=$(now)
+wait_bg "$LGPID" 15 # ends at once: its TCP peer died
+# The restarted client has a new UDP port and knows nothing of the old
+# sessions, so nobody can tell the server: it must find out itself (dead
+# link: 12+ unacknowledged retransmissions, ~5-15 s on loopback).
+stale_ended() {
+	[ $(($(count_log srv 'reset by peer|reset: peer unreachable') - NEND)) -ge 10 ]
+}
+if wait_for 25 stale_ended; then
+	ok "server ended its 10 stale sessions $WAIT_S s after the restart"
+	if wait_for 2 no_conns_to "$UP"; then
+		ok "upstream's stale connections released $(since "$T1") s after the restart"
+	else
+		fail "$(established_to "$UP") upstream connections still open $(since "$T1") s after the restart"
+	fi
+else
+	known_fail "server ended only $(($(count_log srv 'reset by peer|reset: peer unreachable') - NEND)) of 10 stale sessions in $WAIT_S s; $(established_to "$UP") upstream connections still open (a session whose peer vanished while the peer's receive window was closed only sends window probes, which never count as dead link: it lives until the idle timeout)"
+fi
+run new2 -t 20 "$T/loadgen" --connect 127.0.0.1:$CPORT --conns 5 \
+	--max-size 256K --seed 5 --timeout 10
+check "a new connection works through the restarted client (rc $RC, $RUN_S s)" \
+	eval '[ $RC -eq 0 ] && lt "$RUN_S" 2'
+
+echo "== client crash while its application is not reading (window closed)"
+# A sinksource request for 64M down whose reader never reads: the client's
+# TCP buffer and then its KCP receive window fill, so the server may only
+# send window probes. Then the client dies.
+exec 3<>/dev/tcp/127.0.0.1/$CPORT || die "cannot connect to the client"
+printf 'KTLG\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x04\0\0\0\0\0\0\0\0\0\0\x01' >&3
+sleep 3 # the window closes
+NEND=$(count_log srv 'reset by peer|reset: peer unreachable')
+kill9 "$CPID"
+exec 3>&-
+echo "    client killed -9 at $(elapsed) s"
+one_ended() {
+	[ $(($(count_log srv 'reset by peer|reset: peer unreachable') - NEND)) -ge 1 ]
+}
+if wait_for 25 one_ended; then
+	ok "server ended the closed-window session $WAIT_S s after the crash"
+else
+	known_fail "server still holds the closed-window session $WAIT_S s after the client crashed: window probes never count as dead link (lives until the idle timeout)"
+fi
+start_client cli "$SUDP" "$CRYPTO" "$CPORT"
+CPID=$PID
+
+stop_daemon cli "$CPID"
+stop_daemon srv "$SPID"
+stop_tool "$UPPID"
+counters srv
+e2e_finish
