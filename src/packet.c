@@ -11,6 +11,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Linux batches datagrams in one syscall and offloads segmentation (GSO,
+ * GRO); elsewhere, or built with -DKCPTUN_PORTABLE_IO (which the tests use
+ * to exercise this path), one recvmsg/sendmsg per datagram does the same
+ * job more slowly. */
+#if defined(__linux__) && !defined(KCPTUN_PORTABLE_IO)
+#define HAVE_MMSG 1
+#else
+#define HAVE_MMSG 0
+#endif
+
 /* Datagrams per recvmmsg/sendmmsg call. 64 amortises the syscall well
  * (≈360k datagrams/s on loopback is the kernel's ceiling here) while
  * keeping the buffers small: 64 × 1.5 KiB × 2 ≈ 200 KiB per process. */
@@ -55,6 +65,46 @@ struct packet_io {
 
 	struct packet_stats stats;
 };
+
+#if !HAVE_MMSG
+/* The portable stand-ins keep recvmmsg/sendmmsg's contract: the number of
+ * messages done, or -1 with errno when the first one failed. */
+static int batch_recv(int fd, struct mmsghdr *m, unsigned n)
+{
+	unsigned i = 0;
+	for (; i < n; i++) {
+		ssize_t r = recvmsg(fd, &m[i].msg_hdr, 0);
+		if (r < 0) {
+			return i > 0 ? (int)i : -1;
+		}
+		m[i].msg_len = (unsigned)r;
+	}
+	return (int)i;
+}
+
+static int batch_send(int fd, struct mmsghdr *m, unsigned n)
+{
+	unsigned i = 0;
+	for (; i < n; i++) {
+		ssize_t r = sendmsg(fd, &m[i].msg_hdr, 0);
+		if (r < 0) {
+			return i > 0 ? (int)i : -1;
+		}
+		m[i].msg_len = (unsigned)r;
+	}
+	return (int)i;
+}
+#else
+static int batch_recv(int fd, struct mmsghdr *m, unsigned n)
+{
+	return recvmmsg(fd, m, n, 0, NULL);
+}
+
+static int batch_send(int fd, struct mmsghdr *m, unsigned n)
+{
+	return sendmmsg(fd, m, n, 0);
+}
+#endif
 
 static uint64_t wall_ms(struct ev_loop *loop)
 {
@@ -109,6 +159,7 @@ static size_t gro_size(struct msghdr *h, size_t len)
 {
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm != NULL;
 	     cm = CMSG_NXTHDR(h, cm)) {
+#ifdef UDP_GRO
 		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
 			int size;
 			memcpy(&size, CMSG_DATA(cm), sizeof(size));
@@ -116,6 +167,7 @@ static size_t gro_size(struct msghdr *h, size_t len)
 				return (size_t)size;
 			}
 		}
+#endif
 	}
 	return len;
 }
@@ -139,7 +191,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 					p->gro ? sizeof(p->rx_ctl[i].buf) : 0,
 			};
 		}
-		int n = recvmmsg(p->fd, p->rx_msg, p->rx_batch, 0, NULL);
+		int n = batch_recv(p->fd, p->rx_msg, p->rx_batch);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR) {
@@ -212,7 +264,9 @@ static unsigned build_msgs(struct packet_io *p)
 			h->msg_controllen = sizeof(p->out_ctl[n].buf);
 			struct cmsghdr *cm = CMSG_FIRSTHDR(h);
 			cm->cmsg_level = SOL_UDP;
+#ifdef UDP_SEGMENT
 			cm->cmsg_type = UDP_SEGMENT;
+#endif
 			cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
 			const uint16_t size = (uint16_t)seg;
 			memcpy(CMSG_DATA(cm), &size, sizeof(size));
@@ -240,7 +294,7 @@ void packet_flush(struct packet_io *p)
 {
 	while (p->tx_count > 0) {
 		const unsigned n = build_msgs(p);
-		int m = sendmmsg(p->fd, p->out_msg, n, 0);
+		int m = batch_send(p->fd, p->out_msg, n);
 		if (m < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == ENOBUFS) {
@@ -350,7 +404,12 @@ struct packet_io *packet_new(struct ev_loop *loop, int fd,
 	p->mtu = mtu;
 	p->hooks = *hooks;
 	int on = 1;
+#if HAVE_MMSG && defined(UDP_GRO)
 	p->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) == 0;
+#else
+	(void)on;
+	p->gro = false;
+#endif
 	if (p->gro) {
 		/* A coalesced run is at most 64 KiB. Fewer, larger slots: the
 		 * pages are touched only as datagrams arrive. */
@@ -361,7 +420,11 @@ struct packet_io *packet_new(struct ev_loop *loop, int fd,
 		p->rx_slot = (mtu < 1500 ? 1500 : mtu) + 64;
 		p->rx_batch = BATCH;
 	}
+#if HAVE_MMSG && defined(UDP_SEGMENT)
 	p->gso = true; /* until the kernel says otherwise */
+#else
+	p->gso = false;
+#endif
 	p->rx_buf = malloc((size_t)p->rx_batch * p->rx_slot);
 	p->tx_buf = malloc((size_t)BATCH * mtu);
 	if (p->rx_buf == NULL || p->tx_buf == NULL) {
