@@ -27,6 +27,7 @@ static struct {
 	uint64_t conns, parallel, min_size, max_size, up_size, reply_size;
 	uint64_t seed;
 	double expect_min, timeout, deadline;
+	double stall; /* halfclose: seconds to wait before reading */
 } lg;
 
 /* Scratch buffers: received bytes and the bytes we expected instead. */
@@ -458,6 +459,11 @@ static int lg_halfclose(void)
 		return errno == ETIMEDOUT ? 2 : 1;
 	}
 	shutdown(fd, SHUT_WR);
+	if (lg.stall > 0) {
+		/* A reader that does not read: the tunnel must hold or give up,
+		 * never grow without bound. */
+		usleep((useconds_t)(lg.stall * 1e6));
+	}
 	double t0 = tool_now();
 	uint64_t got = 0, bad_at = 0;
 	ssize_t n;
@@ -667,6 +673,7 @@ static void usage(FILE *f)
 		"  --max-size B     (default 1M)\n"
 		"  --up-size B      halfclose/reset/udp 1000, bulk 100M\n"
 		"  --reply-size B   halfclose: expected reply (default 1M)\n"
+		"  --stall S        halfclose: wait S seconds before reading\n"
 		"  --seed S         PRNG seed for sizes and data (default 1)\n"
 		"  --expect-min F   udp: fail if fewer than F (0..1) came "
 		"back\n"
@@ -697,6 +704,7 @@ int main(int argc, char **argv)
 	    {"seed", required_argument, NULL, 's'},
 	    {"expect-min", required_argument, NULL, 'e'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"stall", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -745,6 +753,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			ok = tool_parse_double(optarg, 0.001, 1e6, &lg.timeout);
+			break;
+		case 'S':
+			ok = tool_parse_double(optarg, 0, 3600, &lg.stall);
 			break;
 		case 'h':
 			usage(stdout);
