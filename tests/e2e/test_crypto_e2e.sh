@@ -173,6 +173,25 @@ replay_against() {
 		eval '[ "$c" = 0 ] && [ "$b" = 0 ]'
 }
 replay_against 1
+
+echo "== (d) replay after the replay guard rotated every generation"
+# 3 generations of 96,000 nonces: ~450 MB of upload from another client
+# pushes the captured nonces out of every filter. Forgetting them must
+# raise that sender's floor, so the replay is refused as stale.
+fixed_upstream ss_rot "$UPD" sinksource
+SSPID=$PID
+start_client cli_rot "$SUDP" "$CRYPTO"
+ROTPID=$PID
+run rot -t 100 "$T/loadgen" --connect 127.0.0.1:$PORT --mode bulk \
+	--up-size 450M --timeout 90
+check "450 MB pushed through the server (rc $RC)" [ "$RC" -eq 0 ]
+stop_daemon cli_rot "$ROTPID"
+stop_tool "$SSPID"
+st_before=$(kill -HUP "$SPID"; sleep 0.3; drop "$WORK/srv_d.log" stale)
+replay_against 3
+st_after=$(kill -HUP "$SPID"; sleep 0.3; drop "$WORK/srv_d.log" stale)
+check "after rotation the replay is refused as stale ($st_before -> $st_after)" \
+	[ $((st_after - st_before)) -ge "$NDGRAMS" ]
 stop_daemon srv_d "$SPID"
 counters srv_d
 r=$(drop "$WORK/srv_d.log" replay)
@@ -180,7 +199,8 @@ st=$(drop "$WORK/srv_d.log" stale)
 rd=$(drop "$WORK/srv_d.log" "replayed dial")
 check "srv_d: drops counted (replay $r + stale $st + replayed dial $rd > 0)" \
 	[ $((r + st + rd)) -gt 0 ]
-check "srv_d: 1 session opened in all" [ "$(sess "$WORK/srv_d.log" opened)" = 1 ]
+check "srv_d: 2 sessions opened in all (the original and the rotation's)" \
+	[ "$(sess "$WORK/srv_d.log" opened)" = 2 ]
 
 echo "== (d) replay against a restarted server"
 start_server srv_d2 "$UPD" "$CRYPTO" "$SUDP"
