@@ -598,11 +598,12 @@ static bool conf_check_crypto(struct config *c, char *err, size_t errlen)
 	if (c->method == NULL && (c->psk != NULL || c->password != NULL)) {
 		/* A key without a method most likely means "encrypt": never
 		 * quietly send in clear what the user meant to protect. */
-		return conf_fail(err, errlen,
-				 "\"%s\" is set but \"method\" is not: set "
-				 "\"method\" (e.g. \"xchacha20poly1305_ietf\"), "
-				 "or \"none\" to send in clear",
-				 c->psk != NULL ? "psk" : "password");
+		return conf_fail(
+		    err, errlen,
+		    "\"%s\" is set but \"method\" is not: set "
+		    "\"method\" (e.g. \"xchacha20poly1305_ietf\"), "
+		    "or \"none\" to send in clear",
+		    c->psk != NULL ? "psk" : "password");
 	}
 	if (!encrypted && (c->psk != NULL || c->password != NULL)) {
 		LOGW("config: \"%s\" is set but \"method\" is %s: it is "

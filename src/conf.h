@@ -14,7 +14,7 @@ enum conf_mode {
 	MODE_CLIENT = 1,     /* listen + udp_connect */
 	MODE_SERVER = 2,     /* udp_bind + connect */
 	MODE_RENDEZVOUS = 3, /* udp_bind only */
-	MODE_PEER = 4,       /* rendezvous_server + service_id (+ connect/listen) */
+	MODE_PEER = 4, /* rendezvous_server + service_id (+ connect/listen) */
 };
 
 struct config {
@@ -23,11 +23,11 @@ struct config {
 	 * absent. Resolved later, by the server module. */
 	char *listen, *connect, *udp_bind, *udp_connect;
 	char *rendezvous_server, *service_id, *http_listen, *netdev;
-	char *method;   /* NULL or "none" = no encryption */
+	char *method;	/* NULL or "none" = no encryption */
 	char *password; /* NULL when absent; never both password and psk */
-	char *psk;      /* base64 text as written */
-	char *log;      /* log file path, NULL = stderr */
-	char *user;     /* drop privileges to this user, NULL = stay */
+	char *psk;	/* base64 text as written */
+	char *log;	/* log file path, NULL = stderr */
+	char *user;	/* drop privileges to this user, NULL = stay */
 	struct {
 		int mtu, sndwnd, rcvwnd, nodelay, interval, resend, nc, flush;
 	} kcp;

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CRYPTO_KEY_SIZE 32
+#define CRYPTO_KEY_SIZE	    32
 #define CRYPTO_MAX_OVERHEAD (16 + 24)
 
 struct crypto;

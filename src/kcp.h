@@ -50,17 +50,16 @@ struct kcp;
 
 /* Receives one datagram payload of at most `mtu` bytes holding one or more
  * encoded segments. `buf` is valid only during the call. */
-typedef void (*kcp_output_fn)(const unsigned char *buf, size_t len,
-			      void *user);
+typedef void (*kcp_output_fn)(const unsigned char *buf, size_t len, void *user);
 
 struct kcp_config {
-	uint32_t mtu;       /* bytes per output call incl. headers, >= 64 */
-	uint32_t sndwnd;    /* send window, segments, >= 1 */
-	uint32_t rcvwnd;    /* receive window, segments, >= 1 */
-	bool nodelay;       /* minimum RTO 30 ms (else 100 ms), gentler backoff */
-	uint32_t interval;  /* ms: longest delay of an ack; timer granularity */
-	uint32_t resend;    /* fast retransmit after this many skips; 0 = off */
-	bool nc;            /* true: no congestion window (window = min(snd, rmt)) */
+	uint32_t mtu;	 /* bytes per output call incl. headers, >= 64 */
+	uint32_t sndwnd; /* send window, segments, >= 1 */
+	uint32_t rcvwnd; /* receive window, segments, >= 1 */
+	bool nodelay;	 /* minimum RTO 30 ms (else 100 ms), gentler backoff */
+	uint32_t interval; /* ms: longest delay of an ack; timer granularity */
+	uint32_t resend;   /* fast retransmit after this many skips; 0 = off */
+	bool nc; /* true: no congestion window (window = min(snd, rmt)) */
 	uint32_t dead_link; /* retransmissions of one segment => link is dead */
 };
 
@@ -143,7 +142,7 @@ bool kcp_peek_opens(const unsigned char *data, size_t len);
 struct kcp_stats {
 	uint32_t srtt_ms, rttvar_ms, rto_ms;
 	uint32_t cwnd, snd_wnd, rcv_wnd, rmt_wnd; /* segments */
-	uint32_t inflight;                        /* segments */
+	uint32_t inflight;			  /* segments */
 	uint64_t segs_sent, segs_retrans, segs_fast_retrans, segs_recv;
 	uint64_t bytes_sent, bytes_recv; /* payload bytes, excl. headers */
 	uint32_t snd_slots, rcv_slots;

@@ -11,9 +11,9 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* Exit codes: 0 normal, 1 runtime or config failure, 2 usage. */
@@ -109,8 +109,9 @@ static int run(const char *path, int verbosity)
 		log_set_output(logfile);
 	}
 	if (conf->psk != NULL && strcmp(conf->psk, sample_psk) == 0) {
-		LOGW("\"psk\" is the sample key everyone has: generate your own "
-		     "with kcptun-libev --genpsk METHOD");
+		LOGW(
+		    "\"psk\" is the sample key everyone has: generate your own "
+		    "with kcptun-libev --genpsk METHOD");
 	}
 
 	raise_fd_limit();
@@ -161,14 +162,14 @@ int main(int argc, char **argv)
 {
 	enum { OPT_GENPSK = 256, OPT_LIST, OPT_VERSION };
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"silent", no_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{"genpsk", required_argument, NULL, OPT_GENPSK},
-		{"list-methods", no_argument, NULL, OPT_LIST},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"silent", no_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"genpsk", required_argument, NULL, OPT_GENPSK},
+	    {"list-methods", no_argument, NULL, OPT_LIST},
+	    {"version", no_argument, NULL, OPT_VERSION},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *genpsk = NULL;
 	int verbosity = 0;
@@ -202,8 +203,9 @@ int main(int argc, char **argv)
 			       crypto_built_in() ? "built in" : "not built");
 			return EXIT_SUCCESS;
 		case ':':
-			fprintf(stderr, "kcptun-libev: option %s needs an "
-					"argument\n",
+			fprintf(stderr,
+				"kcptun-libev: option %s needs an "
+				"argument\n",
 				argv[optind - 1]);
 			usage(stderr);
 			return EXIT_USAGE;
@@ -229,7 +231,8 @@ int main(int argc, char **argv)
 	}
 	if (genpsk != NULL) {
 		char key[64], err[256];
-		if (!crypto_genpsk(genpsk, key, sizeof(key), err, sizeof(err))) {
+		if (!crypto_genpsk(genpsk, key, sizeof(key), err,
+				   sizeof(err))) {
 			fprintf(stderr, "kcptun-libev: %s\n", err);
 			return EXIT_FAILURE;
 		}

@@ -5,9 +5,9 @@
 
 #include <errno.h>
 #include <ev.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,10 +33,10 @@ struct packet_io {
 	struct ev_loop *loop;
 	int fd;
 	struct crypto *crypto;
-	size_t mtu;     /* sealed datagram size limit */
-	size_t rx_slot; /* receive buffer per message */
+	size_t mtu;	   /* sealed datagram size limit */
+	size_t rx_slot;	   /* receive buffer per message */
 	unsigned rx_batch; /* messages per recvmmsg */
-	bool gro;          /* the kernel may coalesce datagrams (UDP_GRO) */
+	bool gro;	   /* the kernel may coalesce datagrams (UDP_GRO) */
 	struct packet_hooks hooks;
 	ev_io w_read, w_write;
 	ev_prepare w_prepare;
@@ -124,9 +124,8 @@ static void open_and_deliver(struct packet_io *p, unsigned i,
 	p->stats.rx_bytes += len;
 	if (p->crypto != NULL) {
 		size_t plain = 0;
-		enum crypto_verdict v = crypto_open(p->crypto, data, len,
-						    wall_ms(p->loop), &plain,
-						    &sent_ms);
+		enum crypto_verdict v = crypto_open(
+		    p->crypto, data, len, wall_ms(p->loop), &plain, &sent_ms);
 		if (v != CRYPTO_OK) {
 			switch (v) {
 			case CRYPTO_SHORT:
@@ -179,16 +178,17 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct packet_io *p = w->data;
 	for (int round = 0; round < RX_ROUNDS; round++) {
 		for (unsigned i = 0; i < p->rx_batch; i++) {
-			p->rx_iov[i].iov_base = p->rx_buf + (size_t)i * p->rx_slot;
+			p->rx_iov[i].iov_base =
+			    p->rx_buf + (size_t)i * p->rx_slot;
 			p->rx_iov[i].iov_len = p->rx_slot;
 			p->rx_msg[i].msg_hdr = (struct msghdr){
-				.msg_name = &p->rx_addr[i],
-				.msg_namelen = sizeof(p->rx_addr[i]),
-				.msg_iov = &p->rx_iov[i],
-				.msg_iovlen = 1,
-				.msg_control = p->gro ? p->rx_ctl[i].buf : NULL,
-				.msg_controllen =
-					p->gro ? sizeof(p->rx_ctl[i].buf) : 0,
+			    .msg_name = &p->rx_addr[i],
+			    .msg_namelen = sizeof(p->rx_addr[i]),
+			    .msg_iov = &p->rx_iov[i],
+			    .msg_iovlen = 1,
+			    .msg_control = p->gro ? p->rx_ctl[i].buf : NULL,
+			    .msg_controllen =
+				p->gro ? sizeof(p->rx_ctl[i].buf) : 0,
 			};
 		}
 		int n = batch_recv(p->fd, p->rx_msg, p->rx_batch);
@@ -206,18 +206,21 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			struct msghdr *h = &p->rx_msg[i].msg_hdr;
 			if (h->msg_flags & MSG_TRUNC) {
 				p->stats.drop_truncated++;
-				LOG_RL(LOG_LVL_ERROR,
-				       "datagram larger than %zu bytes dropped: "
-				       "is the peer's kcp.mtu larger than ours?",
-				       p->rx_slot);
+				LOG_RL(
+				    LOG_LVL_ERROR,
+				    "datagram larger than %zu bytes dropped: "
+				    "is the peer's kcp.mtu larger than ours?",
+				    p->rx_slot);
 				continue;
 			}
 			unsigned char *data = p->rx_iov[i].iov_base;
 			const size_t len = p->rx_msg[i].msg_len;
 			const size_t seg = p->gro ? gro_size(h, len) : len;
 			for (size_t off = 0; off < len; off += seg) {
-				const size_t n1 = len - off < seg ? len - off : seg;
-				open_and_deliver(p, (unsigned)i, data + off, n1);
+				const size_t n1 =
+				    len - off < seg ? len - off : seg;
+				open_and_deliver(p, (unsigned)i, data + off,
+						 n1);
 			}
 		}
 		if (n > 0 && p->hooks.batch_done != NULL) {
@@ -233,7 +236,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
  * (which may be shorter), leaves in one buffer that the kernel cuts up: one
  * trip through the stack instead of one per datagram, the biggest saving
  * on the send path. The kernel takes at most 64 segments and 64 KiB. */
-#define GSO_MAX_SEGS 64
+#define GSO_MAX_SEGS  64
 #define GSO_MAX_BYTES 65000
 
 static unsigned build_msgs(struct packet_io *p)
@@ -254,10 +257,10 @@ static unsigned build_msgs(struct packet_io *p)
 		}
 		struct msghdr *h = &p->out_msg[n].msg_hdr;
 		*h = (struct msghdr){
-			.msg_name = &p->tx_addr[i],
-			.msg_namelen = addr_len(&p->tx_addr[i]),
-			.msg_iov = &p->tx_iov[i],
-			.msg_iovlen = j - i,
+		    .msg_name = &p->tx_addr[i],
+		    .msg_namelen = addr_len(&p->tx_addr[i]),
+		    .msg_iov = &p->tx_iov[i],
+		    .msg_iovlen = j - i,
 		};
 		if (j - i > 1) {
 			h->msg_control = p->out_ctl[n].buf;
@@ -307,8 +310,10 @@ void packet_flush(struct packet_io *p)
 			if (p->gso && p->out_count[0] > 1 &&
 			    (errno == EIO || errno == EINVAL)) {
 				/* No segmentation offload on this route
-				 * (some tunnels, old drivers): go on without. */
-				LOGI("UDP GSO unavailable (%s): sending datagrams "
+				 * (some tunnels, old drivers): go on without.
+				 */
+				LOGI("UDP GSO unavailable (%s): sending "
+				     "datagrams "
 				     "one by one",
 				     strerror(errno));
 				p->gso = false;
@@ -357,7 +362,7 @@ static void tx_compact(struct packet_io *p)
 		memcpy(dst, p->tx_iov[from].iov_base, p->tx_iov[from].iov_len);
 		p->tx_addr[k] = p->tx_addr[from];
 		p->tx_iov[k] = (struct iovec){
-			.iov_base = dst, .iov_len = p->tx_iov[from].iov_len};
+		    .iov_base = dst, .iov_len = p->tx_iov[from].iov_len};
 	}
 	p->tx_head = 0;
 }

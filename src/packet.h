@@ -24,7 +24,7 @@ struct packet_stats {
 	uint64_t rx_datagrams, rx_bytes, tx_datagrams, tx_bytes;
 	uint64_t drop_short, drop_badtag, drop_stale, drop_replay;
 	uint64_t drop_truncated; /* larger than our receive buffer */
-	uint64_t drop_txfull;    /* send queue full while the socket blocked */
+	uint64_t drop_txfull;	 /* send queue full while the socket blocked */
 	uint64_t tx_errors;
 };
 

@@ -24,13 +24,13 @@ struct replay;
 /* The sizes crypto.c uses: 3 generations of 96000 nonces at a 1e-6
  * false-positive rate hold 1,035,186 bytes (<= 1 MiB); the window is the
  * clock skew tolerated between two ends (docs/CRYPTO.md). */
-#define REPLAY_DEFAULT_ENTRIES 96000u
+#define REPLAY_DEFAULT_ENTRIES	 96000u
 #define REPLAY_DEFAULT_WINDOW_MS 60000u
 
 enum replay_verdict {
 	REPLAY_FRESH = 0, /* accepted and recorded */
-	REPLAY_STALE,     /* time outside the window or below the floor */
-	REPLAY_SEEN,      /* already recorded (or a bloom false positive) */
+	REPLAY_STALE,	  /* time outside the window or below the floor */
+	REPLAY_SEEN,	  /* already recorded (or a bloom false positive) */
 };
 
 /* entries: nonces per generation (at least 1000, libbloom's minimum);

@@ -11,8 +11,8 @@
 #include "util/log.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <ev.h>
+#include <inttypes.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -42,7 +42,7 @@ struct server {
 	int listen_fd; /* client mode */
 	ev_io w_accept;
 	ev_timer w_accept_pause; /* out of descriptors: retry later */
-	ev_timer w_resolve; /* client mode: DDNS follow-up */
+	ev_timer w_resolve;	 /* client mode: DDNS follow-up */
 	ev_timer w_stats;
 
 	ev_tstamp last_rx; /* any authentic datagram from the peer */
@@ -100,8 +100,7 @@ static int udp_socket(const struct config *c, const union sockaddr_any *bind_to,
 		close(fd);
 		return -1;
 	}
-	if (bind_to != NULL &&
-	    bind(fd, &bind_to->sa, addr_len(bind_to)) < 0) {
+	if (bind_to != NULL && bind(fd, &bind_to->sa, addr_len(bind_to)) < 0) {
 		char a[ADDR_STRLEN];
 		snprintf(err, errlen, "udp bind %s: %s",
 			 addr_format(bind_to, a, sizeof(a)), strerror(errno));
@@ -146,8 +145,7 @@ static uint32_t new_conv(struct server *srv)
 	for (;;) {
 		uint32_t conv = 0;
 		if (getrandom(&conv, sizeof(conv), 0) != sizeof(conv)) {
-			conv = (uint32_t)rand() * 2654435761u ^
-			       clock_mono_ms();
+			conv = (uint32_t)rand() * 2654435761u ^ clock_mono_ms();
 		}
 		if (conv != 0 && convmap_get(&srv->sessions, conv) == NULL) {
 			return conv;
@@ -237,7 +235,8 @@ static void deliver(void *ctx, const union sockaddr_any *from,
 		}
 		s = session_new_server(&srv->env, conv, from);
 		if (s == NULL || !convmap_put(&srv->sessions, conv, s)) {
-			LOG_RL(LOG_LVL_ERROR, "out of memory for a new session");
+			LOG_RL(LOG_LVL_ERROR,
+			       "out of memory for a new session");
 			session_free(s);
 			return;
 		}
@@ -306,7 +305,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
 				/* The pending connection stays readable: pause
-				 * instead of spinning until resources return. */
+				 * instead of spinning until resources return.
+				 */
 				LOG_RL(LOG_LVL_ERROR,
 				       "accept: %s (pausing new connections "
 				       "for 1 s)",
@@ -324,7 +324,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		uint32_t conv = new_conv(srv);
 		struct session *s = session_new_client(&srv->env, conv, fd);
 		if (s == NULL || !convmap_put(&srv->sessions, conv, s)) {
-			LOG_RL(LOG_LVL_ERROR, "out of memory for a new session");
+			LOG_RL(LOG_LVL_ERROR,
+			       "out of memory for a new session");
 			session_free(s);
 			continue;
 		}
@@ -346,8 +347,8 @@ static void resolve_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	union sockaddr_any addr;
 	char err[256], a[ADDR_STRLEN], b[ADDR_STRLEN];
-	if (!addr_resolve(srv->conf->udp_connect, SOCK_DGRAM, false, &addr,
-			  err, sizeof(err))) {
+	if (!addr_resolve(srv->conf->udp_connect, SOCK_DGRAM, false, &addr, err,
+			  sizeof(err))) {
 		LOG_RL(LOG_LVL_ERROR, "udp_connect: %s", err);
 		return;
 	}
@@ -363,9 +364,8 @@ static void resolve_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			return;
 		}
 		struct packet_hooks hooks = {deliver, batch_done, srv};
-		struct packet_io *p = packet_new(loop, fd, srv->crypto,
-						 (size_t)srv->conf->kcp.mtu,
-						 &hooks);
+		struct packet_io *p = packet_new(
+		    loop, fd, srv->crypto, (size_t)srv->conf->kcp.mtu, &hooks);
 		if (p == NULL) {
 			close(fd);
 			return;
@@ -487,14 +487,15 @@ struct server *server_new(struct ev_loop *loop, const struct config *conf,
 			goto fail;
 		}
 	} else {
-		snprintf(err, errlen,
-			 "this mode (rendezvous / peer) is not implemented yet");
+		snprintf(
+		    err, errlen,
+		    "this mode (rendezvous / peer) is not implemented yet");
 		goto fail;
 	}
 
 	struct packet_hooks hooks = {deliver, batch_done, srv};
-	srv->env.pkt = packet_new(loop, fd, srv->crypto, (size_t)conf->kcp.mtu,
-				  &hooks);
+	srv->env.pkt =
+	    packet_new(loop, fd, srv->crypto, (size_t)conf->kcp.mtu, &hooks);
 	if (srv->env.pkt == NULL) {
 		close(fd);
 		snprintf(err, errlen, "out of memory");

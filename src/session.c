@@ -51,17 +51,17 @@ struct session {
 	union sockaddr_any peer_addr; /* server mode: the client's address */
 
 	ev_io w_read, w_write;
-	ev_timer w_kcp;   /* the engine's next deadline */
+	ev_timer w_kcp;	  /* the engine's next deadline */
 	ev_timer w_house; /* keepalive, idle timeout, linger, connect, expiry */
 
-	bool tcp_eof;   /* read EOF from TCP */
-	bool eof_sent;  /* MSG_EOF queued into KCP */
-	bool dial_seen; /* first message (DIAL) received */
-	bool peer_eof;  /* MSG_EOF received */
-	bool shut_wr;   /* shutdown(SHUT_WR) done on TCP */
-	bool graceful;  /* tombstone: closed with nothing lost */
+	bool tcp_eof;	  /* read EOF from TCP */
+	bool eof_sent;	  /* MSG_EOF queued into KCP */
+	bool dial_seen;	  /* first message (DIAL) received */
+	bool peer_eof;	  /* MSG_EOF received */
+	bool shut_wr;	  /* shutdown(SHUT_WR) done on TCP */
+	bool graceful;	  /* tombstone: closed with nothing lost */
 	bool peer_closed; /* peer closed gracefully: it has all we sent */
-	bool heard;       /* received anything for this conversation */
+	bool heard;	  /* received anything for this conversation */
 	/* Newest sender clock seen (encrypted datagrams): only a datagram at
 	 * least this new may move the session, so a late one from before a
 	 * NAT rebinding cannot pull it back to the dead address. */
@@ -330,7 +330,8 @@ static bool parse_stream(struct session *s, const unsigned char *p, size_t n)
 			if (s->hdr_have < SESSION_MSG_HEADER) {
 				continue;
 			}
-			s->body_left = (size_t)s->hdr[1] | (size_t)s->hdr[2] << 8;
+			s->body_left = (size_t)s->hdr[1] | (size_t)s->hdr[2]
+							       << 8;
 			s->ctrl_have = 0;
 			if (s->hdr[0] != MSG_DATA &&
 			    s->body_left > CTRL_PAYLOAD_MAX) {
@@ -357,7 +358,8 @@ static bool parse_stream(struct session *s, const unsigned char *p, size_t n)
 		}
 		if (s->hdr_have == SESSION_MSG_HEADER && s->body_left == 0) {
 			s->hdr_have = 0;
-			if (s->hdr[0] != MSG_DATA && !handle_msg(s, s->hdr[0])) {
+			if (s->hdr[0] != MSG_DATA &&
+			    !handle_msg(s, s->hdr[0])) {
 				return false;
 			}
 		}
@@ -557,8 +559,8 @@ static void tcp_setup(struct session *s)
 static bool start_connect(struct session *s)
 {
 	const union sockaddr_any *up = &s->env->upstream;
-	s->fd = socket(up->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK |
-						 SOCK_CLOEXEC, 0);
+	s->fd = socket(up->sa.sa_family,
+		       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0) {
 		s->env->counters.connect_failed++;
 		session_fail(s, strerror(errno));
@@ -631,11 +633,12 @@ static void house_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (s->is_client && !s->heard) {
 		ev_tstamp left = s->since + DIAL_TIMEOUT - now;
 		if (left <= 0) {
-			LOG_RL(LOG_LVL_ERROR,
-			       "no reply from the server %.0f s after a dial: is "
-			       "it running, and do \"method\" and the key match "
-			       "on both sides?",
-			       DIAL_TIMEOUT);
+			LOG_RL(
+			    LOG_LVL_ERROR,
+			    "no reply from the server %.0f s after a dial: is "
+			    "it running, and do \"method\" and the key match "
+			    "on both sides?",
+			    DIAL_TIMEOUT);
 			session_fail(s, "no reply from the server");
 			return;
 		}
@@ -653,7 +656,8 @@ static void house_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (s->state == S_LINGER) {
 		ev_tstamp left = s->since + c->linger - now;
 		if (left <= 0) {
-			session_fail(s, "linger timeout: data not acknowledged");
+			session_fail(s,
+				     "linger timeout: data not acknowledged");
 			return;
 		}
 		next = left < next ? left : next;
@@ -675,7 +679,8 @@ static void house_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	next = idle_left < next ? idle_left : next;
 	if (c->keepalive > 0 && s->state != S_CONNECTING) {
 		ev_tstamp ka_left = s->last_send + c->keepalive - now;
-		if (ka_left <= 0 && kcp_send_space(s->kcp) > SESSION_MSG_HEADER) {
+		if (ka_left <= 0 &&
+		    kcp_send_space(s->kcp) > SESSION_MSG_HEADER) {
 			send_msg(s, MSG_KEEPALIVE, NULL, 0);
 			kcp_flush(s->kcp, clock_mono_ms());
 			session_arm(s);

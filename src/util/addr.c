@@ -94,19 +94,20 @@ bool addr_resolve(const char *text, int socktype, bool passive,
 		} else {
 			out->in.sin_family = AF_INET;
 			out->in.sin_addr.s_addr =
-				htonl(passive ? INADDR_ANY : INADDR_LOOPBACK);
+			    htonl(passive ? INADDR_ANY : INADDR_LOOPBACK);
 			out->in.sin_port = htons(p);
 		}
 		return true;
 	}
 	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = socktype,
-		.ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0),
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = socktype,
+	    .ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0),
 	};
 	struct addrinfo *res = NULL;
 	int rc = getaddrinfo(host, port, &hints, &res);
-	if (rc == EAI_BADFLAGS || (rc != 0 && (hints.ai_flags & AI_ADDRCONFIG))) {
+	if (rc == EAI_BADFLAGS ||
+	    (rc != 0 && (hints.ai_flags & AI_ADDRCONFIG))) {
 		/* AI_ADDRCONFIG hides loopback-only families on hosts with
 		 * no configured address (containers); retry without it. */
 		hints.ai_flags &= ~AI_ADDRCONFIG;

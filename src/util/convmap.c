@@ -97,7 +97,8 @@ void *convmap_del(struct convmap *m, uint32_t key)
 	/* Backward-shift: pull later members of the probe run into the hole
 	 * when their home slot does not lie cyclically in (hole, j]. */
 	size_t hole = i;
-	for (size_t j = (i + 1) & mask; m->slots[j].key != 0; j = (j + 1) & mask) {
+	for (size_t j = (i + 1) & mask; m->slots[j].key != 0;
+	     j = (j + 1) & mask) {
 		size_t home = slot_of(m->slots[j].key, m->cap);
 		bool stays = hole <= j ? (hole < home && home <= j)
 				       : (hole < home || home <= j);
@@ -113,7 +114,8 @@ void *convmap_del(struct convmap *m, uint32_t key)
 }
 
 void convmap_foreach(const struct convmap *m,
-		     void (*fn)(uint32_t key, void *value, void *ctx), void *ctx)
+		     void (*fn)(uint32_t key, void *value, void *ctx),
+		     void *ctx)
 {
 	for (size_t i = 0; i < m->cap; i++) {
 		if (m->slots[i].key != 0) {

@@ -54,7 +54,8 @@ bool log_ratelimit_allow(struct log_ratelimit *rl, unsigned burst)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	const long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	const long long now =
+	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (now - rl->window_start_ms >= 1000) {
 		if (rl->suppressed > 0) {
 			log_write(LOG_LVL_ERROR, __FILE__, __LINE__,

@@ -25,7 +25,7 @@ enum log_level {
 	LOG_LVL_ALL = 6,
 };
 #define LOG_LVL_DEFAULT LOG_LVL_INFO
-#define LOG_LVL_MAX LOG_LVL_ALL
+#define LOG_LVL_MAX	LOG_LVL_ALL
 
 /* The current threshold; messages above it are not formatted at all. */
 extern int log_level;
@@ -37,7 +37,7 @@ void log_set_output(FILE *f);
 
 /* Write one line: timestamp, level letter, source location, message. */
 void log_write(int level, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Per-call-site rate limit for the packet path: at most `burst` lines per
  * second, then one summary of how many were suppressed. */
@@ -50,10 +50,10 @@ bool log_ratelimit_allow(struct log_ratelimit *rl, unsigned burst);
 
 #define LOG_ENABLED(lvl) ((lvl) <= log_level)
 
-#define LOG_AT(lvl, ...)                                                       \
-	do {                                                                   \
-		if (LOG_ENABLED(lvl))                                          \
-			log_write((lvl), __FILE__, __LINE__, __VA_ARGS__);     \
+#define LOG_AT(lvl, ...)                                                   \
+	do {                                                               \
+		if (LOG_ENABLED(lvl))                                      \
+			log_write((lvl), __FILE__, __LINE__, __VA_ARGS__); \
 	} while (0)
 
 #define LOGF(...) LOG_AT(LOG_LVL_FATAL, __VA_ARGS__)
@@ -65,11 +65,11 @@ bool log_ratelimit_allow(struct log_ratelimit *rl, unsigned burst);
 #define LOGT(...) LOG_AT(LOG_LVL_TRACE, __VA_ARGS__)
 
 /* Rate-limited variant: at most 10 lines per second from this call site. */
-#define LOG_RL(lvl, ...)                                                       \
-	do {                                                                   \
-		static struct log_ratelimit rl_;                               \
-		if (LOG_ENABLED(lvl) && log_ratelimit_allow(&rl_, 10))         \
-			log_write((lvl), __FILE__, __LINE__, __VA_ARGS__);     \
+#define LOG_RL(lvl, ...)                                                   \
+	do {                                                               \
+		static struct log_ratelimit rl_;                           \
+		if (LOG_ENABLED(lvl) && log_ratelimit_allow(&rl_, 10))     \
+			log_write((lvl), __FILE__, __LINE__, __VA_ARGS__); \
 	} while (0)
 
 #endif
