@@ -381,11 +381,18 @@ void session_input(struct session *s, const union sockaddr_any *from,
 		LOG_RL(LOG_LVL_DEBUG, "[%s %08x] malformed segment", who(s),
 		       s->conv);
 	}
-	session_drain(s);
+	/* Draining waits for session_flush() at the end of the batch: one
+	 * TCP write for everything the batch brought, not one per datagram.
+	 * The peer never has more in flight than our window, so holding the
+	 * batch costs no drops. */
 }
 
 void session_flush(struct session *s)
 {
+	if (s->state == S_TOMBSTONE) {
+		return;
+	}
+	session_drain(s);
 	if (s->state == S_TOMBSTONE) {
 		return;
 	}

@@ -101,7 +101,8 @@ void session_input(struct session *s, const union sockaddr_any *from,
 		   const unsigned char *data, size_t len, uint64_t sent_ms);
 /* Send this server session's datagrams to `to` from now on. */
 void session_move(struct session *s, const union sockaddr_any *to);
-/* Flush KCP and re-arm the session's timer. */
+/* After a batch of session_input(): deliver what arrived to TCP, flush KCP
+ * (acks, window updates) and re-arm the session's timer. */
 void session_flush(struct session *s);
 /* The peer ended this conversation: `graceful` when it closed after
  * receiving everything up to our EOF, so nothing we sent is lost. */

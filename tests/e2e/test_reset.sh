@@ -51,9 +51,10 @@ for mode in plain crypto; do
 	CPORT=$PORT
 	for i in 1 2; do
 		# the upstream's side must be open first: the test then sees
-		# it end rather than never begin
+		# it end rather than never begin (a reset that arrives with the
+		# dial is taken before the server connects upstream at all)
 		run "${mode}_app$i" -t 20 "$T/loadgen" --connect 127.0.0.1:$CPORT \
-			--mode reset --up-size 100K --timeout 10
+			--mode reset --up-size 100K --stall 0.2 --timeout 10
 		check "$mode #$i: loadgen reset ran (rc $RC)" [ $RC -eq 0 ]
 		if wait_for 2 no_conns_to "$EP"; then
 			ok "$mode #$i: no connection to the upstream left after $WAIT_S s"

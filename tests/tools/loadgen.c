@@ -543,6 +543,8 @@ static int lg_reset(void)
 	bool ok = lg_send_stream(fd, lg.seed);
 	if (!ok)
 		printf("loadgen: reset: send: %s\n", strerror(errno));
+	if (lg.stall > 0) /* let the far side get going first */
+		usleep((useconds_t)(lg.stall * 1e6));
 	netutil_set_rst_on_close(fd);
 	close(fd);
 	if (ok)
@@ -673,7 +675,8 @@ static void usage(FILE *f)
 		"  --max-size B     (default 1M)\n"
 		"  --up-size B      halfclose/reset/udp 1000, bulk 100M\n"
 		"  --reply-size B   halfclose: expected reply (default 1M)\n"
-		"  --stall S        halfclose: wait S seconds before reading\n"
+		"  --stall S        halfclose: wait S seconds before reading;\n"
+		"                   reset: wait S seconds before the RST\n"
 		"  --seed S         PRNG seed for sizes and data (default 1)\n"
 		"  --expect-min F   udp: fail if fewer than F (0..1) came "
 		"back\n"
