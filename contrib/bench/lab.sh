@@ -66,12 +66,16 @@ lab_exec() {
 # Kills a pid we recorded: TERM, up to 2 s, then KILL.
 lab__stop_pid() {
 	local pid=$1 n=0
+	[ -n "$pid" ] || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
 	while kill -0 "$pid" 2>/dev/null && [ $n -lt 40 ]; do
 		sleep 0.05
 		n=$((n + 1))
 	done
 	kill -KILL "$pid" 2>/dev/null
+	# Reap it if it is our child, so that bash does not announce the
+	# death later; not our child: wait fails quietly.
+	wait "$pid" 2>/dev/null
 	return 0
 }
 
@@ -271,10 +275,18 @@ lab_run() {
 		return 2
 	}
 	lab_up "${up[@]}" || return $?
-	trap 'lab_down' EXIT
+	# CMD runs in the background so that a signal reaches our trap at
+	# once (bash runs traps only between foreground commands); it keeps
+	# our stdin, and the trap stops it by its pid before the lab goes.
+	local rc=0
+	LAB__RUN_PID=
+	trap 'lab__stop_pid "$LAB__RUN_PID"; lab_down' EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM HUP
-	"$@"
+	"$@" <&0 &
+	LAB__RUN_PID=$!
+	wait "$LAB__RUN_PID" || rc=$?
+	return $rc
 }
 
 # ---- check: measure the link from outside ----------------------------------
