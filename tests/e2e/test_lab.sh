@@ -81,7 +81,7 @@ check "linkem counts no overflow or write errors" \
 
 # 3. down removes everything, helpers included.
 # (in a subshell, so that bash does not announce the kill)
-(lab_exec b sleep 300) &
+(lab_exec b sleep 300) 2>/dev/null &
 for _ in $(seq 40); do
 	sleeper=$(ip netns pids "$LAB_B")
 	[ -n "$sleeper" ] && break
