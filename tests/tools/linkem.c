@@ -161,8 +161,7 @@ static bool parse_pair(const char *s, double min, double max, double out[2])
 	if (!tool_parse_double(tmp, min, max, &out[0]))
 		return false;
 	out[1] = out[0];
-	return comma == NULL ||
-	       tool_parse_double(comma + 1, min, max, &out[1]);
+	return comma == NULL || tool_parse_double(comma + 1, min, max, &out[1]);
 }
 
 /* Applies one impairment option (name without dashes) to both
@@ -488,8 +487,7 @@ static bool ctl_open(const char *path)
 	 * the last outside writer closes and the loop never spins. */
 	g.ctl_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (g.ctl_fd < 0) {
-		fprintf(stderr, "linkem: open %s: %s\n", path,
-			strerror(errno));
+		fprintf(stderr, "linkem: open %s: %s\n", path, strerror(errno));
 		return false;
 	}
 	return true;
@@ -678,8 +676,7 @@ int main(int argc, char **argv)
 	g.loop = ev_default_loop(EVFLAG_AUTO);
 	/* Distinct streams per direction from one seed. */
 	if (!dir_init(&g.d[AB], "a>b", g.fd[0], g.fd[1], seed) ||
-	    !dir_init(&g.d[BA], "b>a", g.fd[1], g.fd[0],
-		      prng_mix(seed + 1))) {
+	    !dir_init(&g.d[BA], "b>a", g.fd[1], g.fd[0], prng_mix(seed + 1))) {
 		return 1;
 	}
 	for (int i = 0; i < 2; i++) {
