@@ -1,0 +1,712 @@
+/* linkem — a user-space link emulator between two TUN devices, for the
+ * benchmark lab (contrib/bench/lab.sh) on machines without netem.
+ *
+ * Each side is a TUN device (IFF_TUN | IFF_NO_PI) that linkem creates in
+ * a network namespace by entering it with setns(2) just long enough to
+ * open /dev/net/tun: the device belongs to the namespace the fd was opened
+ * in, and stays usable from anywhere after that. The devices are not
+ * persistent, so they vanish when linkem exits, however it exits.
+ *
+ * A packet read from one side goes through three stages per direction
+ * before it is written to the other side:
+ *   loss:   dropped with probability P (a seeded PRNG per direction);
+ *   rate:   a virtual serialisation clock. The link is busy until
+ *           `busy_until`; a packet departs at max(now, busy_until) +
+ *           len / rate. The backlog in bytes is (busy_until - now) * rate,
+ *           and a packet that would push it past the queue limit is
+ *           dropped (drop-tail). No separate queue is needed: departure
+ *           times are known at arrival;
+ *   delay:  due = departure + delay +- uniform jitter. Unless --reorder-ok,
+ *           due never goes below the previous packet's, so the link stays
+ *           FIFO like a wire (jitter then only stretches gaps).
+ * Packets wait in a min-heap by (due, seq); one timerfd per direction is
+ * armed, with an absolute CLOCK_MONOTONIC deadline, for the heap top.
+ * timerfd rather than an ev_timer because libev's epoll backend rounds
+ * timeouts to milliseconds, which would add up to 1 ms per hop to every
+ * delay and clump packets at high rates. */
+#include "prng.h"
+#include "tool.h"
+
+#include <ev.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AB 0 /* a -> b */
+#define BA 1 /* b -> a */
+/* Reads per readiness event: enough to amortise the wakeup, few enough
+ * that the other direction and the timers are not starved. */
+#define READ_BATCH 64
+/* Packets due this close to now are sent now: waking up again for a few
+ * microseconds costs more accuracy than it buys. */
+#define SLACK 20e-6
+/* Bound on packets held per direction (delay line plus queue), so that a
+ * huge delay at an unlimited rate cannot eat the machine's memory. */
+#define DEFAULT_MAX_PKTS 65536
+/* The queue always holds at least two full-size packets, else a small
+ * --queue-ms at a low rate would pass nothing. */
+#define MIN_QUEUE_BYTES 3000
+
+struct pkt {
+	double due;
+	uint64_t seq;
+	size_t len;
+	unsigned char data[];
+};
+
+struct params {
+	double loss;	 /* probability 0..1 */
+	double delay;	 /* seconds, one way */
+	double jitter;	 /* seconds, uniform +- */
+	double rate_Bps; /* bytes per second, 0 = unlimited */
+	double queue_s;	 /* queue limit as time at the rate ... */
+	double queue_b;	 /* ... or in bytes when > 0 */
+};
+
+struct stats {
+	uint64_t in, in_bytes, out, out_bytes, lost, qdrop, overflow, werr;
+};
+
+struct dir {
+	const char *name;
+	int in_fd, out_fd;
+	struct params p;
+	struct prng rng;
+	struct stats st;
+	double busy_until, last_due;
+	uint64_t seq;
+	struct pkt **heap;
+	size_t heap_len, heap_cap;
+	int tfd;
+	ev_io w_timer;
+	double armed; /* deadline the timerfd holds, 0 = disarmed */
+};
+
+static struct {
+	struct ev_loop *loop;
+	struct dir d[2];
+	int fd[2]; /* tun of side a, side b */
+	ev_io w_tun[2];
+	ev_io w_ctl;
+	int ctl_fd;
+	char ctl_buf[4096];
+	size_t ctl_len;
+	ev_signal w_term, w_int, w_usr1;
+	bool reorder_ok;
+	size_t max_pkts;
+	const char *stats_file;
+} g;
+
+static unsigned char rbuf[65536];
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: linkem --a NS:IFNAME --b NS:IFNAME [impairments] [other]\n"
+	    "  Creates TUN device IFNAME in network namespace NS for each\n"
+	    "  side (NS: a name in /run/netns, a path such as\n"
+	    "  /proc/PID/ns/net, or - for linkem's own) and forwards IP\n"
+	    "  packets between them, impaired. Prints \"linkem: ready\" once\n"
+	    "  both devices exist; configure addresses after that.\n"
+	    "impairments (V or A2B,B2A for different directions):\n"
+	    "  --loss P        drop with probability P (0..1)\n"
+	    "  --delay MS      one-way delay in milliseconds\n"
+	    "  --jitter MS     uniform extra delay in [-MS, +MS]; FIFO kept\n"
+	    "  --rate MBIT     serialisation rate in Mbit/s (0 = unlimited)\n"
+	    "  --queue-ms MS   drop-tail queue as time at the rate (100)\n"
+	    "  --queue-kb KB   ... or in KiB (overrides --queue-ms)\n"
+	    "other:\n"
+	    "  --reorder-ok    let jitter reorder packets\n"
+	    "  --seed S        PRNG seed (default 1)\n"
+	    "  --max-pkts N    packets held per direction (default 65536)\n"
+	    "  --control FIFO  read commands from FIFO (created if missing):\n"
+	    "                  impairment options as above, \"stats\",\n"
+	    "                  \"reset\" (zero the counters)\n"
+	    "  --stats-file F  write the counters there on exit\n"
+	    "SIGUSR1 prints the counters; SIGTERM/SIGINT print them and exit "
+	    "0.\n");
+}
+
+static double now_mono(void)
+{
+	return tool_now();
+}
+
+/* ---- parameters --------------------------------------------------- */
+
+/* "V" sets both directions, "V1,V2" sets a->b and b->a. */
+static bool parse_pair(const char *s, double min, double max, double out[2])
+{
+	char tmp[64];
+	if (strlen(s) >= sizeof(tmp))
+		return false;
+	strcpy(tmp, s);
+	char *comma = strchr(tmp, ',');
+	if (comma != NULL)
+		*comma = '\0';
+	if (!tool_parse_double(tmp, min, max, &out[0]))
+		return false;
+	out[1] = out[0];
+	return comma == NULL || tool_parse_double(comma + 1, min, max, &out[1]);
+}
+
+/* Applies one impairment option (name without dashes) to both
+ * directions. False if the name is unknown or the value bad. */
+static bool param_set(const char *name, const char *val)
+{
+	double v[2];
+	if (strcmp(name, "loss") == 0) {
+		if (!parse_pair(val, 0, 1, v))
+			return false;
+		g.d[AB].p.loss = v[0];
+		g.d[BA].p.loss = v[1];
+	} else if (strcmp(name, "delay") == 0) {
+		if (!parse_pair(val, 0, 60000, v))
+			return false;
+		g.d[AB].p.delay = v[0] / 1e3;
+		g.d[BA].p.delay = v[1] / 1e3;
+	} else if (strcmp(name, "jitter") == 0) {
+		if (!parse_pair(val, 0, 60000, v))
+			return false;
+		g.d[AB].p.jitter = v[0] / 1e3;
+		g.d[BA].p.jitter = v[1] / 1e3;
+	} else if (strcmp(name, "rate") == 0) {
+		if (!parse_pair(val, 0, 100000, v))
+			return false;
+		g.d[AB].p.rate_Bps = v[0] * 1e6 / 8;
+		g.d[BA].p.rate_Bps = v[1] * 1e6 / 8;
+	} else if (strcmp(name, "queue-ms") == 0) {
+		if (!parse_pair(val, 0, 60000, v))
+			return false;
+		g.d[AB].p.queue_s = v[0] / 1e3;
+		g.d[BA].p.queue_s = v[1] / 1e3;
+		g.d[AB].p.queue_b = g.d[BA].p.queue_b = 0;
+	} else if (strcmp(name, "queue-kb") == 0) {
+		if (!parse_pair(val, 1, 1 << 22, v))
+			return false;
+		g.d[AB].p.queue_b = v[0] * 1024;
+		g.d[BA].p.queue_b = v[1] * 1024;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static double queue_limit(const struct params *p)
+{
+	double q = p->queue_b > 0 ? p->queue_b : p->queue_s * p->rate_Bps;
+	return q < MIN_QUEUE_BYTES ? MIN_QUEUE_BYTES : q;
+}
+
+static void params_print(void)
+{
+	for (int i = 0; i < 2; i++) {
+		const struct dir *d = &g.d[i];
+		printf("linkem: %s loss %g delay %g ms jitter %g ms rate %g "
+		       "Mbit/s queue %.0f bytes\n",
+		       d->name, d->p.loss, d->p.delay * 1e3, d->p.jitter * 1e3,
+		       d->p.rate_Bps * 8 / 1e6,
+		       d->p.rate_Bps > 0 ? queue_limit(&d->p) : 0.0);
+	}
+}
+
+/* ---- counters ----------------------------------------------------- */
+
+static void stats_format(const struct dir *d, char *buf, size_t size)
+{
+	const struct stats *s = &d->st;
+	snprintf(buf, size,
+		 "%s in %llu in_bytes %llu out %llu out_bytes %llu lost %llu "
+		 "qdrop %llu overflow %llu werr %llu held %zu",
+		 d->name, (unsigned long long)s->in,
+		 (unsigned long long)s->in_bytes, (unsigned long long)s->out,
+		 (unsigned long long)s->out_bytes, (unsigned long long)s->lost,
+		 (unsigned long long)s->qdrop, (unsigned long long)s->overflow,
+		 (unsigned long long)s->werr, d->heap_len);
+}
+
+static void stats_print(void)
+{
+	char line[2][256];
+	for (int i = 0; i < 2; i++) {
+		stats_format(&g.d[i], line[i], sizeof(line[i]));
+		printf("linkem: %s\n", line[i]);
+	}
+	if (g.stats_file != NULL) {
+		char both[520];
+		snprintf(both, sizeof(both), "%s\n%s", line[0], line[1]);
+		(void)tool_write_file(g.stats_file, both);
+	}
+}
+
+/* ---- delay heap --------------------------------------------------- */
+
+static bool pkt_before(const struct pkt *a, const struct pkt *b)
+{
+	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+static bool heap_push(struct dir *d, struct pkt *p)
+{
+	if (d->heap_len == d->heap_cap) {
+		size_t cap = d->heap_cap ? d->heap_cap * 2 : 1024;
+		struct pkt **h = realloc(d->heap, cap * sizeof(*h));
+		if (h == NULL)
+			return false;
+		d->heap = h;
+		d->heap_cap = cap;
+	}
+	size_t i = d->heap_len++;
+	while (i > 0 && pkt_before(p, d->heap[(i - 1) / 2])) {
+		d->heap[i] = d->heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	d->heap[i] = p;
+	return true;
+}
+
+static struct pkt *heap_pop(struct dir *d)
+{
+	struct pkt *top = d->heap[0], *last = d->heap[--d->heap_len];
+	size_t i = 0, n = d->heap_len;
+	for (;;) {
+		size_t k = 2 * i + 1;
+		if (k >= n)
+			break;
+		if (k + 1 < n && pkt_before(d->heap[k + 1], d->heap[k]))
+			k++;
+		if (!pkt_before(d->heap[k], last))
+			break;
+		d->heap[i] = d->heap[k];
+		i = k;
+	}
+	if (n > 0)
+		d->heap[i] = last;
+	return top;
+}
+
+/* ---- timers ------------------------------------------------------- */
+
+static void timer_arm(struct dir *d)
+{
+	double when = d->heap_len > 0 ? d->heap[0]->due : 0;
+	if (when == d->armed)
+		return;
+	struct itimerspec its = {0};
+	if (when > 0) {
+		its.it_value.tv_sec = (time_t)when;
+		its.it_value.tv_nsec =
+		    (long)((when - (double)its.it_value.tv_sec) * 1e9);
+		/* An all-zero it_value would disarm: never ask for 0. */
+		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+			its.it_value.tv_nsec = 1;
+	}
+	if (timerfd_settime(d->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
+		perror("linkem: timerfd_settime");
+		return;
+	}
+	d->armed = when;
+}
+
+/* Writes every packet that is due, then re-arms for the next. */
+static void dir_flush(struct dir *d)
+{
+	double now = now_mono();
+	while (d->heap_len > 0 && d->heap[0]->due <= now + SLACK) {
+		struct pkt *p = heap_pop(d);
+		ssize_t n = write(d->out_fd, p->data, p->len);
+		if (n == (ssize_t)p->len) {
+			d->st.out++;
+			d->st.out_bytes += p->len;
+		} else {
+			d->st.werr++;
+		}
+		free(p);
+	}
+	timer_arm(d);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct dir *d = w->data;
+	uint64_t expirations;
+	/* EAGAIN when re-armed before we got here: harmless. */
+	(void)!read(d->tfd, &expirations, sizeof(expirations));
+	d->armed = 0;
+	dir_flush(d);
+}
+
+/* ---- ingress ------------------------------------------------------ */
+
+static void dir_ingress(struct dir *d, const unsigned char *data, size_t len,
+			double now)
+{
+	d->st.in++;
+	d->st.in_bytes += len;
+	if (d->p.loss > 0 && prng_chance(&d->rng, d->p.loss)) {
+		d->st.lost++;
+		return;
+	}
+	double depart = now;
+	if (d->p.rate_Bps > 0) {
+		double start = d->busy_until > now ? d->busy_until : now;
+		double backlog = (start - now) * d->p.rate_Bps;
+		if (backlog + (double)len > queue_limit(&d->p)) {
+			d->st.qdrop++;
+			return;
+		}
+		depart = start + (double)len / d->p.rate_Bps;
+		d->busy_until = depart;
+	}
+	if (d->heap_len >= g.max_pkts) {
+		d->st.overflow++;
+		return;
+	}
+	double due = depart + d->p.delay;
+	if (d->p.jitter > 0)
+		due += (2 * prng_unit(&d->rng) - 1) * d->p.jitter;
+	if (due < depart)
+		due = depart;
+	if (!g.reorder_ok && due < d->last_due)
+		due = d->last_due;
+	d->last_due = due;
+	struct pkt *p = malloc(sizeof(*p) + len);
+	if (p == NULL) {
+		d->st.overflow++;
+		return;
+	}
+	p->due = due;
+	p->seq = d->seq++;
+	p->len = len;
+	memcpy(p->data, data, len);
+	if (!heap_push(d, p)) {
+		free(p);
+		d->st.overflow++;
+	}
+}
+
+static void tun_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct dir *d = w->data;
+	double now = now_mono();
+	for (int i = 0; i < READ_BATCH; i++) {
+		ssize_t n = read(d->in_fd, rbuf, sizeof(rbuf));
+		if (n <= 0)
+			break;
+		dir_ingress(d, rbuf, (size_t)n, now);
+	}
+	/* A zero-delay, unlimited link sends at once; otherwise this only
+	 * re-arms the timer when the new packet is the earliest. */
+	dir_flush(d);
+}
+
+/* ---- control FIFO ------------------------------------------------- */
+
+/* One command line: "stats", "reset" or impairment options. */
+static void ctl_command(char *line)
+{
+	char *save = NULL, *tok = strtok_r(line, " \t\r", &save);
+	if (tok == NULL)
+		return;
+	if (strcmp(tok, "stats") == 0) {
+		stats_print();
+		return;
+	}
+	if (strcmp(tok, "reset") == 0) {
+		memset(&g.d[AB].st, 0, sizeof(g.d[AB].st));
+		memset(&g.d[BA].st, 0, sizeof(g.d[BA].st));
+		printf("linkem: counters reset\n");
+		return;
+	}
+	bool ok = true;
+	while (tok != NULL && ok) {
+		const char *name = tok;
+		while (*name == '-')
+			name++;
+		char *val = strtok_r(NULL, " \t\r", &save);
+		if (val == NULL || !param_set(name, val)) {
+			printf("linkem: control: bad \"%s %s\"\n", tok,
+			       val ? val : "");
+			ok = false;
+		}
+		tok = strtok_r(NULL, " \t\r", &save);
+	}
+	params_print();
+}
+
+static void ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	ssize_t n = read(g.ctl_fd, g.ctl_buf + g.ctl_len,
+			 sizeof(g.ctl_buf) - 1 - g.ctl_len);
+	if (n <= 0)
+		return;
+	g.ctl_len += (size_t)n;
+	g.ctl_buf[g.ctl_len] = '\0';
+	char *start = g.ctl_buf, *nl;
+	while ((nl = strchr(start, '\n')) != NULL) {
+		*nl = '\0';
+		ctl_command(start);
+		start = nl + 1;
+	}
+	g.ctl_len -= (size_t)(start - g.ctl_buf);
+	memmove(g.ctl_buf, start, g.ctl_len);
+	/* A line longer than the buffer is garbage: drop it. */
+	if (g.ctl_len == sizeof(g.ctl_buf) - 1)
+		g.ctl_len = 0;
+}
+
+static bool ctl_open(const char *path)
+{
+	if (mkfifo(path, 0600) != 0 && errno != EEXIST) {
+		fprintf(stderr, "linkem: mkfifo %s: %s\n", path,
+			strerror(errno));
+		return false;
+	}
+	/* O_RDWR: we are a writer too, so the FIFO never reports EOF when
+	 * the last outside writer closes and the loop never spins. */
+	g.ctl_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (g.ctl_fd < 0) {
+		fprintf(stderr, "linkem: open %s: %s\n", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* ---- devices ------------------------------------------------------ */
+
+/* Opens TUN device ifname inside the namespace named by ns ("-" for our
+ * own), returning the fd or -1. We come back to our own namespace before
+ * returning, whatever happened. */
+static int tun_open_in(const char *ns, const char *ifname)
+{
+	int self = -1, target = -1, fd = -1;
+	if (strcmp(ns, "-") != 0) {
+		char path[4096 + 16];
+		snprintf(path, sizeof(path), "%s%s",
+			 ns[0] == '/' ? "" : "/run/netns/", ns);
+		self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		target = open(path, O_RDONLY | O_CLOEXEC);
+		if (self < 0 || target < 0) {
+			fprintf(stderr, "linkem: open %s: %s\n",
+				self < 0 ? "/proc/self/ns/net" : path,
+				strerror(errno));
+			goto out;
+		}
+		if (setns(target, CLONE_NEWNET) != 0) {
+			fprintf(stderr, "linkem: setns %s: %s\n", path,
+				strerror(errno));
+			goto out;
+		}
+	}
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "linkem: /dev/net/tun: %s\n", strerror(errno));
+	} else {
+		struct ifreq ifr = {0};
+		ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+		if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+			fprintf(stderr, "linkem: TUNSETIFF %s in %s: %s\n",
+				ifname, ns, strerror(errno));
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (self >= 0 && setns(self, CLONE_NEWNET) != 0) {
+		/* Running on in a foreign namespace would be a silent
+		 * surprise for whatever we do next: refuse. */
+		fprintf(stderr, "linkem: cannot return to own namespace: %s\n",
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+out:
+	if (self >= 0)
+		close(self);
+	if (target >= 0)
+		close(target);
+	return fd;
+}
+
+/* "NS:IFNAME" -> fd. */
+static int side_open(const char *spec)
+{
+	char ns[4096];
+	const char *colon = strrchr(spec, ':');
+	if (colon == NULL || colon == spec || colon[1] == '\0' ||
+	    strlen(colon + 1) >= IFNAMSIZ ||
+	    (size_t)(colon - spec) >= sizeof(ns)) {
+		fprintf(stderr, "linkem: bad side \"%s\" (want NS:IFNAME)\n",
+			spec);
+		return -1;
+	}
+	memcpy(ns, spec, (size_t)(colon - spec));
+	ns[colon - spec] = '\0';
+	return tun_open_in(ns, colon + 1);
+}
+
+/* ---- main --------------------------------------------------------- */
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	if (w->signum == SIGUSR1) {
+		stats_print();
+		return;
+	}
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static bool dir_init(struct dir *d, const char *name, int in, int out,
+		     uint64_t seed)
+{
+	d->name = name;
+	d->in_fd = in;
+	d->out_fd = out;
+	prng_seed(&d->rng, seed);
+	d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->tfd < 0) {
+		perror("linkem: timerfd_create");
+		return false;
+	}
+	ev_io_init(&d->w_timer, timer_cb, d->tfd, EV_READ);
+	d->w_timer.data = d;
+	ev_io_start(g.loop, &d->w_timer);
+	return true;
+}
+
+static void dir_free(struct dir *d)
+{
+	while (d->heap_len > 0)
+		free(heap_pop(d));
+	free(d->heap);
+	if (d->tfd >= 0)
+		close(d->tfd);
+}
+
+static int bad_arg(const char *name, const char *val)
+{
+	fprintf(stderr, "linkem: bad --%s \"%s\"\n", name, val ? val : "");
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *side[2] = {NULL, NULL}, *control = NULL;
+	uint64_t seed = 1, max_pkts = DEFAULT_MAX_PKTS;
+	g.d[AB].p.queue_s = g.d[BA].p.queue_s = 0.1;
+	g.d[AB].tfd = g.d[BA].tfd = g.ctl_fd = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(arg, "--reorder-ok") == 0) {
+			g.reorder_ok = true;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0 || i + 1 >= argc) {
+			usage(stderr);
+			return 1;
+		}
+		const char *name = arg + 2, *val = argv[++i];
+		if (strcmp(name, "a") == 0)
+			side[0] = val;
+		else if (strcmp(name, "b") == 0)
+			side[1] = val;
+		else if (strcmp(name, "control") == 0)
+			control = val;
+		else if (strcmp(name, "stats-file") == 0)
+			g.stats_file = val;
+		else if (strcmp(name, "seed") == 0) {
+			if (!tool_parse_u64(val, 0, UINT64_MAX, &seed))
+				return bad_arg(name, val);
+		} else if (strcmp(name, "max-pkts") == 0) {
+			if (!tool_parse_u64(val, 16, 1u << 24, &max_pkts))
+				return bad_arg(name, val);
+		} else if (!param_set(name, val)) {
+			return bad_arg(name, val);
+		}
+	}
+	if (side[0] == NULL || side[1] == NULL) {
+		usage(stderr);
+		return 1;
+	}
+	g.max_pkts = (size_t)max_pkts;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* Hrtimer slack (50 us by default) would be added to every wakeup;
+	 * ask for the minimum so that delays are what was asked. */
+	(void)prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+
+	g.fd[0] = side_open(side[0]);
+	g.fd[1] = g.fd[0] >= 0 ? side_open(side[1]) : -1;
+	if (g.fd[0] < 0 || g.fd[1] < 0) {
+		if (g.fd[0] >= 0)
+			close(g.fd[0]);
+		return 1;
+	}
+	if (control != NULL && !ctl_open(control)) {
+		close(g.fd[0]);
+		close(g.fd[1]);
+		return 1;
+	}
+	g.loop = ev_default_loop(EVFLAG_AUTO);
+	/* Distinct streams per direction from one seed. */
+	if (!dir_init(&g.d[AB], "a>b", g.fd[0], g.fd[1], seed) ||
+	    !dir_init(&g.d[BA], "b>a", g.fd[1], g.fd[0], prng_mix(seed + 1))) {
+		return 1;
+	}
+	for (int i = 0; i < 2; i++) {
+		ev_io_init(&g.w_tun[i], tun_cb, g.fd[i], EV_READ);
+		g.w_tun[i].data = &g.d[i == 0 ? AB : BA];
+		ev_io_start(g.loop, &g.w_tun[i]);
+	}
+	if (g.ctl_fd >= 0) {
+		ev_io_init(&g.w_ctl, ctl_cb, g.ctl_fd, EV_READ);
+		ev_io_start(g.loop, &g.w_ctl);
+	}
+	ev_signal_init(&g.w_term, signal_cb, SIGTERM);
+	ev_signal_init(&g.w_int, signal_cb, SIGINT);
+	ev_signal_init(&g.w_usr1, signal_cb, SIGUSR1);
+	ev_signal_start(g.loop, &g.w_term);
+	ev_signal_start(g.loop, &g.w_int);
+	ev_signal_start(g.loop, &g.w_usr1);
+	signal(SIGPIPE, SIG_IGN);
+
+	params_print();
+	printf("linkem: ready a %s b %s\n", side[0], side[1]);
+	ev_run(g.loop, 0);
+
+	stats_print();
+	dir_free(&g.d[AB]);
+	dir_free(&g.d[BA]);
+	close(g.fd[0]);
+	close(g.fd[1]);
+	if (g.ctl_fd >= 0)
+		close(g.ctl_fd);
+	ev_loop_destroy(g.loop);
+	return 0;
+}
