@@ -97,6 +97,9 @@ struct kcp {
 
 	struct ack *acks;
 	uint32_t ack_n, ack_alloc, ack_cap; /* used, allocated, most ever */
+	/* RATE: acks[0, ack_rep) were sent once already and are repeated
+	 * with the next batch (see flush_acks). */
+	uint32_t ack_rep;
 
 	/* Spare segment buffers: glibc malloc/free of ~1.4 KiB blocks churning
 	 * a thousand at a time costs 4x the rest of the input path (heap trim
@@ -432,7 +435,8 @@ void kcp_trim(struct kcp *kcp)
 	free(kcp->obuf);
 	kcp->obuf = NULL;
 	/* Acks collected by kcp_input() wait for the next flush. */
-	if (kcp->ack_n == 0) {
+	if (kcp->ack_n == 0 || kcp->ack_n == kcp->ack_rep) {
+		kcp->ack_n = kcp->ack_rep = 0;
 		free(kcp->acks);
 		kcp->acks = NULL;
 		kcp->ack_alloc = 0;
@@ -592,9 +596,18 @@ static uint32_t send_window(const struct kcp *kcp)
  * checked apart: it delays, the windows block. */
 static bool can_send_new(const struct kcp *kcp)
 {
-	return kcp->snd_nxt != kcp->snd_end &&
-	       kcp->snd_nxt - kcp->snd_una < send_window(kcp) &&
-	       (!kcp->rate_on || kcp->flight_live < kcp->rate.cwnd);
+	if (kcp->snd_nxt == kcp->snd_end)
+		return false;
+	if (!kcp->rate_on)
+		return kcp->snd_nxt - kcp->snd_una < send_window(kcp);
+	/* The peer's wnd is its free slots: rcvwnd minus what it holds, in
+	 * order and out of order. The span from snd_una counts the out-of-
+	 * order part a second time (those sns were acked), which under
+	 * random loss halved the usable window; comparing what is actually
+	 * outstanding against wnd is exact (conservative when acks are
+	 * lost). sndwnd still bounds the span: the ring's size. */
+	return kcp->snd_nxt - kcp->snd_una < kcp->cfg.sndwnd &&
+	       kcp->flight_live < umin(kcp->rmt_wnd, kcp->rate.cwnd);
 }
 
 /* The pacer lets a data segment (new or retransmitted) leave now. */
@@ -610,8 +623,10 @@ static bool probe_needed(const struct kcp *kcp)
 
 /* ---- input -------------------------------------------------------------- */
 
+/* `ts`: the transmission the ack echoes, or 0 with `any` (released by una:
+ * which transmission arrived is unknown). */
 static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked,
-		    uint32_t now)
+		    uint32_t now, bool any, uint32_t ts)
 {
 	struct seg **slot = snd_slot(kcp, sn);
 	struct seg *s = *slot;
@@ -625,7 +640,13 @@ static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked,
 		    .first_ts = s->rate_first_ts,
 		    .app_limited = s->rate_app_limited,
 		};
-		kcp_rate_on_ack(&kcp->rate, &tx, s->len, s->ts, now);
+		/* The record describes the latest transmission; an ack
+		 * of an earlier one (the retransmission was spurious) must
+		 * not be measured against it: it would end a round early
+		 * and claim a rate the path never had. */
+		bool latest = any ? s->xmit == 1 : ts == s->ts;
+		kcp_rate_on_ack(&kcp->rate, latest ? &tx : NULL, s->len,
+				s->ts, now);
 	}
 	kcp->snd_bytes -= s->len;
 	kcp->flight_live--;
@@ -640,7 +661,7 @@ static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked,
 	if (!before(kcp->snd_una, una))
 		return; /* old news */
 	for (uint32_t sn = kcp->snd_una; sn != una; sn++)
-		release(kcp, sn, acked, now);
+		release(kcp, sn, acked, now, true, 0);
 	kcp->snd_una = una;
 }
 
@@ -739,12 +760,15 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 			 * even for a retransmitted segment (no Karn needed). */
 			if (after_eq(now, h.ts) && now - h.ts <= KCP_RTO_MAX) {
 				kcp_rtt_sample(&kcp->rtt, now - h.ts);
+				/* A repeated ack (flush_acks) times the path
+				 * plus a batch: harmless to the rate model,
+				 * which keeps only minima. */
 				if (kcp->rate_on)
 					kcp_rate_on_rtt(&kcp->rate, now - h.ts,
 							now);
 			}
 			if (after_eq(h.sn, kcp->snd_una)) {
-				release(kcp, h.sn, &acked, now);
+				release(kcp, h.sn, &acked, now, false, h.ts);
 				if (!have_max || before(max_sn, h.sn)) {
 					have_max = true;
 					max_sn = h.sn;
@@ -866,6 +890,21 @@ static void emit_seg(struct kcp *kcp, struct hdr *h, struct seg *s,
 	kcp->olen += total;
 }
 
+/* The timeout of a new transmission. The rate controller lets the queue
+ * swing by a quarter of the RTT within a round (its bandwidth probes) and
+ * up to one BDP in the worst case, faster than RTTVAR follows; a timeout
+ * then would be spurious and cost a whole segment. Its losses are found by
+ * fast retransmit anyway, so the timer only covers tails: 1.5 x SRTT. */
+static uint32_t seg_rto(const struct kcp *kcp)
+{
+	uint32_t rto = kcp->rtt.rto;
+	if (kcp->rate_on && kcp->rtt.valid) {
+		uint32_t srtt = kcp->rtt.srtt8 >> 3;
+		rto = umin(umax(rto, srtt + srtt / 2), KCP_RTO_MAX);
+	}
+	return rto;
+}
+
 static void arm_resend(struct kcp *kcp, uint32_t t, uint32_t now)
 {
 	if (!kcp->resend_set || before(t - now, kcp->resend_min - now)) {
@@ -920,6 +959,30 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 		       kcp->snd_nxt);
 }
 
+/* Under random loss nearly every segment arrives above a hole, where una
+ * cannot cover its ack: a lost ack then costs a spurious retransmission and
+ * a false loss in the rate controller's count (5% ack loss doubled the
+ * retransmissions at 5% data loss). So in RATE mode an ack above rcv_nxt
+ * goes out twice, the second time riding with the next batch: a few bytes
+ * on the reverse path instead of a segment on the forward one. */
+static void flush_acks(struct kcp *kcp, struct hdr *h)
+{
+	uint32_t keep = 0;
+	h->cmd = KCP_CMD_ACK;
+	for (uint32_t i = 0; i < kcp->ack_n; i++) {
+		struct ack a = kcp->acks[i];
+		if (i < kcp->ack_rep && before(a.sn, kcp->rcv_nxt))
+			continue; /* una covers it now */
+		h->sn = a.sn;
+		h->ts = a.ts;
+		emit_ctl(kcp, h);
+		if (kcp->rate_on && i >= kcp->ack_rep &&
+		    !before(a.sn, kcp->rcv_nxt))
+			kcp->acks[keep++] = a;
+	}
+	kcp->ack_n = kcp->ack_rep = keep;
+}
+
 void kcp_flush(struct kcp *kcp, uint32_t now)
 {
 	struct hdr h = {
@@ -928,15 +991,10 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 	    .una = kcp->rcv_nxt,
 	};
 	uint64_t sent_before = kcp->segs_sent;
-	bool emitted = kcp->ack_n > 0;
+	bool emitted = kcp->ack_n > kcp->ack_rep;
 
-	h.cmd = KCP_CMD_ACK;
-	for (uint32_t i = 0; i < kcp->ack_n; i++) {
-		h.sn = kcp->acks[i].sn;
-		h.ts = kcp->acks[i].ts;
-		emit_ctl(kcp, &h);
-	}
-	kcp->ack_n = 0;
+	if (emitted)
+		flush_acks(kcp, &h);
 	h.sn = 0;
 	h.ts = now;
 
@@ -984,12 +1042,16 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 
 	if (can_send_new(kcp)) {
 		uint32_t limit = kcp->snd_una + send_window(kcp);
-		uint32_t cap = kcp->rate_on ? kcp->rate.cwnd : UINT32_MAX;
+		uint32_t cap = UINT32_MAX;
+		if (kcp->rate_on) {
+			limit = kcp->snd_una + kcp->cfg.sndwnd;
+			cap = umin(kcp->rmt_wnd, kcp->rate.cwnd);
+		}
 		while (kcp->snd_nxt != kcp->snd_end &&
 		       before(kcp->snd_nxt, limit) &&
 		       kcp->flight_live < cap && pace_ok(kcp, now)) {
 			struct seg *s = *snd_slot(kcp, kcp->snd_nxt);
-			s->rto = kcp->rtt.rto;
+			s->rto = seg_rto(kcp);
 			s->resendts = now + s->rto;
 			kcp->snd_nxt++;
 			kcp->flight_live++;
@@ -1010,7 +1072,7 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 
 uint32_t kcp_next_deadline(const struct kcp *kcp, uint32_t now)
 {
-	if (kcp->ack_n > 0 || kcp->tell_pending)
+	if (kcp->ack_n > kcp->ack_rep || kcp->tell_pending)
 		return now;
 	/* Data segments due (fast retransmit, timeout, new data) wait for the
 	 * pacer; acks and window control never do. */

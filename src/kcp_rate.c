@@ -4,6 +4,9 @@
 #include "kcp.h"
 
 #include <string.h>
+#ifdef RATE_DEBUG
+#include <stdio.h>
+#endif
 
 /* Gains are fixed point, x/256. */
 #define GAIN_UNIT 256u
@@ -12,7 +15,10 @@
 /* Its inverse: drains in one round the queue startup built in one round. */
 #define DRAIN_GAIN 89u
 /* Room for acks that come late or in clumps without starving the pipe;
- * also what bounds the queue we can build to about one BDP. */
+ * also what bounds the queue we can build to about one BDP. Startup uses
+ * it too (not its pacing gain): the estimate lags the pipe filling by a
+ * round, and 2.89 BDP in flight at that moment overflowed a one-BDP
+ * buffer by half a BDP in the tests; 2 still doubles every round. */
 #define CWND_GAIN 512u
 /* Startup is over when the estimate grew less than 25% in 3 rounds. */
 #define FULL_BW_NUM	 5u
@@ -29,6 +35,8 @@
 #define STARTUP_RTT_SEEN 8u /* samples in a round before its min counts */
 #define HEAVY_LOSS_PCT	 20u
 #define HEAVY_LOSS_MIN	 8u /* segments: a tiny round proves nothing */
+#define LOSS_UNIT	 1024u
+#define LOSS_COMP_MAX	 (LOSS_UNIT * HEAVY_LOSS_PCT / 100)
 #define PACE_BURST_MS	 2u
 #define PACE_BURST_SEGS	 2u
 #define CYCLE_LEN	 8u
@@ -53,7 +61,7 @@ void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed)
 	r->seed = seed;
 	r->state = KCP_STATE_STARTUP;
 	r->pacing_gain = STARTUP_GAIN;
-	r->cwnd_gain = STARTUP_GAIN;
+	r->cwnd_gain = CWND_GAIN;
 	r->round_min_rtt = UINT32_MAX;
 	r->cwnd = INIT_CWND;
 	/* No RTT known: pace as if it were 1 ms, which leaves the initial
@@ -142,6 +150,8 @@ void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,
 	r->delivered += len;
 	r->delivered_ts = now;
 	r->round_acked++;
+	if (tx == NULL)
+		return;
 	/* The sample uses the most recently sent of the acked segments: its
 	 * interval is the freshest. */
 	if (!r->have_sample || tx->delivered > r->prior_delivered) {
@@ -203,15 +213,20 @@ static void bw_recompute(struct kcp_rate *r)
 }
 
 /* We overestimated (a queue stood for rounds, or a round lost heavily):
- * forget the older maxima and keep what the last round delivered. */
-static void bw_forget(struct kcp_rate *r)
+ * forget the maxima and start again from what the round that just ended
+ * delivered over its whole length. Not from its best sample: a sample's
+ * interval reaches back a round trip, to before the path got slower, and
+ * after a rate drop the samples of the next rounds still said the old
+ * rate while a full queue drained. */
+static void bw_forget(struct kcp_rate *r, uint32_t now)
 {
-	uint32_t keep = r->rounds % KCP_RATE_BW_ROUNDS;
-	for (uint32_t i = 0; i < KCP_RATE_BW_ROUNDS; i++) {
-		if (i != keep)
-			r->bw_slot[i] = 0;
-	}
-	bw_recompute(r);
+	uint32_t dt = now - r->round_ts;
+	uint64_t bw = dt > 0 ? (r->delivered - r->round_delivered) * 1000 / dt
+			     : 0;
+	for (uint32_t i = 0; i < KCP_RATE_BW_ROUNDS; i++)
+		r->bw_slot[i] = 0;
+	r->bw_slot[r->rounds % KCP_RATE_BW_ROUNDS] = bw;
+	r->bw = bw;
 }
 
 static void take_sample(struct kcp_rate *r)
@@ -231,9 +246,12 @@ static void take_sample(struct kcp_rate *r)
 	r->bw = max64(r->bw, bw);
 }
 
+static uint64_t compensate(const struct kcp_rate *r, uint64_t v);
+
 static uint32_t bdp_segs(const struct kcp_rate *r, uint32_t gain)
 {
-	uint64_t bytes = r->bw * r->min_rtt / 1000 * gain / GAIN_UNIT;
+	uint64_t bytes =
+	    compensate(r, r->bw * r->min_rtt / 1000 * gain / GAIN_UNIT);
 	return (uint32_t)((bytes + r->mss - 1) / r->mss);
 }
 
@@ -261,10 +279,10 @@ static void enter_drain(struct kcp_rate *r)
 	r->filled = true;
 	r->state = KCP_STATE_DRAIN;
 	r->pacing_gain = DRAIN_GAIN;
-	r->cwnd_gain = STARTUP_GAIN;
+	r->cwnd_gain = CWND_GAIN;
 }
 
-static void end_round(struct kcp_rate *r)
+static void end_round(struct kcp_rate *r, uint32_t now)
 {
 	uint32_t total = r->round_lost + r->round_acked;
 	bool heavy = r->round_lost >= HEAVY_LOSS_MIN &&
@@ -272,6 +290,12 @@ static void end_round(struct kcp_rate *r)
 	bool queue = r->min_rtt_valid && r->round_min_rtt != UINT32_MAX &&
 		     r->round_min_rtt > queue_thresh(r);
 	r->rtt_high_rounds = queue ? r->rtt_high_rounds + 1 : 0;
+	/* Only probe_bw's losses are the path's: startup and drain lose
+	 * what their own overshoot overflowed. */
+	if (r->state == KCP_STATE_PROBE_BW && total >= HEAVY_LOSS_MIN) {
+		uint32_t p = r->round_lost * LOSS_UNIT / total;
+		r->loss = r->loss - r->loss / 8 + p / 8;
+	}
 
 	if (!r->filled) {
 		if (r->bw >= r->full_bw * FULL_BW_NUM / FULL_BW_DEN) {
@@ -286,12 +310,16 @@ static void end_round(struct kcp_rate *r)
 		   (heavy || r->rtt_high_rounds >= QUEUE_ROUNDS)) {
 		/* Random loss never gets here: it neither builds a queue
 		 * nor, below HEAVY_LOSS_PCT, counts as congestion. */
-		bw_forget(r);
+		bw_forget(r, now);
 		r->rtt_high_rounds = 0;
-		r->cycle_idx = 1; /* drain what we queued */
-		r->pacing_gain = cycle_gain[1];
+		/* The loss we compensated may have been our own queue's. */
+		r->loss = 0;
+		enter_drain(r); /* until in flight is back to one BDP */
 	}
 
+#ifdef RATE_DEBUG
+	fprintf(stderr, "round %u bw %llu lost %u acked %u minrtt %u rmin %u state %u\n", r->rounds, (unsigned long long)r->bw, r->round_lost, r->round_acked, r->min_rtt, r->round_min_rtt, r->state);
+#endif
 	r->rounds++;
 	r->bw_slot[r->rounds % KCP_RATE_BW_ROUNDS] = 0;
 	bw_recompute(r);
@@ -299,6 +327,8 @@ static void end_round(struct kcp_rate *r)
 	r->round_acked = 0;
 	r->round_min_rtt = UINT32_MAX;
 	r->round_rtt_n = 0;
+	r->round_ts = now;
+	r->round_delivered = r->delivered;
 }
 
 static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
@@ -338,7 +368,7 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 			} else {
 				r->state = KCP_STATE_STARTUP;
 				r->pacing_gain = STARTUP_GAIN;
-				r->cwnd_gain = STARTUP_GAIN;
+				r->cwnd_gain = CWND_GAIN;
 			}
 		}
 		return;
@@ -354,13 +384,25 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 	}
 }
 
+/* bw is what arrives; to make that arrive through random loss p we must
+ * send bw / (1 - p). This holds whether the loss is before the bottleneck
+ * (bw measures the bottleneck, we fill it) or after it (bw measures the
+ * bottleneck's rate times 1 - p, we still fill it). Loss that is ours, a
+ * queue overflowing, also raises the RTT, which end_round() answers; loss
+ * beyond HEAVY_LOSS_PCT is never compensated. */
+static uint64_t compensate(const struct kcp_rate *r, uint64_t v)
+{
+	uint32_t p = r->loss < LOSS_COMP_MAX ? r->loss : LOSS_COMP_MAX;
+	return v * LOSS_UNIT / (LOSS_UNIT - p);
+}
+
 static void set_outputs(struct kcp_rate *r)
 {
 	if (r->bw == 0 || !r->min_rtt_valid) {
 		r->cwnd = INIT_CWND;
 		return; /* keep the initial pacing rate */
 	}
-	uint64_t rate = r->bw * r->pacing_gain / GAIN_UNIT;
+	uint64_t rate = compensate(r, r->bw * r->pacing_gain / GAIN_UNIT);
 	/* A floor of a few segments per round trip, so that an estimate
 	 * gutted by an outage still lets enough through to measure again. */
 	uint64_t floor = (uint64_t)MIN_CWND * r->mss * 1000 / r->min_rtt;
@@ -383,7 +425,7 @@ void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 		take_sample(r);
 	if (r->round_start) {
 		r->round_start = false;
-		end_round(r);
+		end_round(r, now);
 	}
 	update_state(r, inflight, now);
 	set_outputs(r);

@@ -45,11 +45,14 @@ struct kcp_rate {
 	/* rounds: one per RTT, counted by data delivery */
 	uint64_t next_round_delivered;
 	uint32_t rounds;
+	uint32_t round_ts;	  /* when this round began */
+	uint64_t round_delivered; /* delivered then */
 	bool round_start;
 	uint32_t round_lost, round_acked; /* segments, this round */
 	uint32_t round_min_rtt;		  /* UINT32_MAX: no sample yet */
 	uint32_t round_rtt_n;		  /* RTT samples this round */
 	uint32_t rtt_high_rounds;	  /* consecutive rounds with a queue */
+	uint32_t loss;			  /* smoothed share lost, x/1024 */
 
 	/* model */
 	uint64_t bw_slot[KCP_RATE_BW_ROUNDS]; /* max sample per round */
@@ -84,7 +87,8 @@ void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed);
  * segments already outstanding: fill its record and charge the pacer. */
 void kcp_rate_on_send(struct kcp_rate *r, struct kcp_rate_tx *tx,
 		      uint32_t len, uint32_t inflight, uint32_t now);
-/* A segment sent at `sent_ts` with record `tx` was acknowledged. */
+/* A segment sent at `sent_ts` with record `tx` was acknowledged; tx NULL:
+ * it was not that transmission that arrived (count the bytes only). */
 void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,
 		     uint32_t len, uint32_t sent_ts, uint32_t now);
 /* One RTT sample. */
