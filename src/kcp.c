@@ -71,6 +71,7 @@ struct kcp {
 	uint32_t snd_una, snd_nxt, snd_end;
 	uint32_t flight_live; /* unacked segments in [snd_una, snd_nxt) */
 	size_t snd_bytes;     /* payload queued or in flight, unacked */
+	size_t flight_bytes;  /* payload in flight, unacked */
 	uint32_t rmt_wnd, rmt_una;
 	bool rate_on; /* KCP_CC_RATE: pacing and the model decide */
 	struct kcp_cc cc;
@@ -590,6 +591,14 @@ static uint32_t send_window(const struct kcp *kcp)
 	return kcp_cc_window(&kcp->cc, kcp->rmt_wnd);
 }
 
+/* The rate controller's cap is in bytes: an interactive flow sends small
+ * segments, and counted as whole ones its few-segment cwnd queued its
+ * messages behind each other. */
+static bool rate_cwnd_full(const struct kcp *kcp)
+{
+	return kcp->flight_bytes >= (size_t)kcp->rate.cwnd * kcp->mss;
+}
+
 /* New data fits the windows. The receiver's window and sndwnd bound the
  * span of sns from snd_una (what the peer must be able to hold); the rate
  * controller's cwnd bounds the segments actually outstanding. Pacing is
@@ -607,7 +616,7 @@ static bool can_send_new(const struct kcp *kcp)
 	 * outstanding against wnd is exact (conservative when acks are
 	 * lost). sndwnd still bounds the span: the ring's size. */
 	return kcp->snd_nxt - kcp->snd_una < kcp->cfg.sndwnd &&
-	       kcp->flight_live < umin(kcp->rmt_wnd, kcp->rate.cwnd);
+	       kcp->flight_live < kcp->rmt_wnd && !rate_cwnd_full(kcp);
 }
 
 /* The pacer lets a data segment (new or retransmitted) leave now. */
@@ -649,6 +658,7 @@ static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked,
 				s->ts, now);
 	}
 	kcp->snd_bytes -= s->len;
+	kcp->flight_bytes -= s->len;
 	kcp->flight_live--;
 	(*acked)++;
 	seg_free(kcp, s);
@@ -1045,16 +1055,18 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		uint32_t cap = UINT32_MAX;
 		if (kcp->rate_on) {
 			limit = kcp->snd_una + kcp->cfg.sndwnd;
-			cap = umin(kcp->rmt_wnd, kcp->rate.cwnd);
+			cap = kcp->rmt_wnd;
 		}
 		while (kcp->snd_nxt != kcp->snd_end &&
-		       before(kcp->snd_nxt, limit) &&
-		       kcp->flight_live < cap && pace_ok(kcp, now)) {
+		       before(kcp->snd_nxt, limit) && kcp->flight_live < cap &&
+		       !(kcp->rate_on && rate_cwnd_full(kcp)) &&
+		       pace_ok(kcp, now)) {
 			struct seg *s = *snd_slot(kcp, kcp->snd_nxt);
 			s->rto = seg_rto(kcp);
 			s->resendts = now + s->rto;
 			kcp->snd_nxt++;
 			kcp->flight_live++;
+			kcp->flight_bytes += s->len;
 			emit_seg(kcp, &h, s, now);
 			arm_resend(kcp, s->resendts, now);
 		}
@@ -1063,7 +1075,7 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 	 * flight is delivered says how fast we wrote, not how fast the path
 	 * is. */
 	if (kcp->rate_on && kcp->snd_nxt == kcp->snd_end &&
-	    kcp->flight_live < kcp->rate.cwnd)
+	    !rate_cwnd_full(kcp))
 		kcp_rate_app_limited(&kcp->rate, kcp->flight_live);
 	out_flush(kcp);
 	if (emitted || kcp->segs_sent != sent_before)

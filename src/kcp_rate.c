@@ -4,9 +4,6 @@
 #include "kcp.h"
 
 #include <string.h>
-#ifdef RATE_DEBUG
-#include <stdio.h>
-#endif
 
 /* Gains are fixed point, x/256. */
 #define GAIN_UNIT 256u
@@ -40,6 +37,7 @@
 #define PACE_BURST_MS	 2u
 #define PACE_BURST_SEGS	 2u
 #define CYCLE_LEN	 8u
+#define DRAIN_MAX_RTTS	 3u
 
 static const uint32_t cycle_gain[CYCLE_LEN] = {320, 192, 256, 256,
 					       256, 256, 256, 256};
@@ -274,12 +272,24 @@ static void enter_probe_bw(struct kcp_rate *r, uint32_t now)
 	r->pacing_gain = cycle_gain[r->cycle_idx];
 }
 
-static void enter_drain(struct kcp_rate *r)
+static void enter_drain(struct kcp_rate *r, uint32_t now)
 {
+	r->drain_ts = now;
 	r->filled = true;
 	r->state = KCP_STATE_DRAIN;
 	r->pacing_gain = DRAIN_GAIN;
 	r->cwnd_gain = CWND_GAIN;
+}
+
+/* The round lasted far longer than its round trips: the path was silent
+ * (an outage), and what it lost says nothing about a rate; the model from
+ * before is the best guess when the path comes back. A queue stretches
+ * rounds too, but then the RTT samples grew with it. */
+static bool silent(const struct kcp_rate *r, uint32_t now)
+{
+	uint32_t rtt = r->round_min_rtt != UINT32_MAX ? r->round_min_rtt
+						       : r->min_rtt;
+	return now - r->round_ts > 3 * max32(rtt, r->min_rtt);
 }
 
 static void end_round(struct kcp_rate *r, uint32_t now)
@@ -305,21 +315,19 @@ static void end_round(struct kcp_rate *r, uint32_t now)
 			r->full_bw_rounds++;
 		}
 		if (r->full_bw_rounds >= FULL_BW_ROUNDS || heavy)
-			enter_drain(r);
+			enter_drain(r, now);
 	} else if (r->state == KCP_STATE_PROBE_BW &&
-		   (heavy || r->rtt_high_rounds >= QUEUE_ROUNDS)) {
+		   ((heavy && !silent(r, now)) ||
+		    r->rtt_high_rounds >= QUEUE_ROUNDS)) {
 		/* Random loss never gets here: it neither builds a queue
 		 * nor, below HEAVY_LOSS_PCT, counts as congestion. */
 		bw_forget(r, now);
 		r->rtt_high_rounds = 0;
 		/* The loss we compensated may have been our own queue's. */
 		r->loss = 0;
-		enter_drain(r); /* until in flight is back to one BDP */
+		enter_drain(r, now); /* until in flight is back to one BDP */
 	}
 
-#ifdef RATE_DEBUG
-	fprintf(stderr, "round %u bw %llu lost %u acked %u minrtt %u rmin %u state %u\n", r->rounds, (unsigned long long)r->bw, r->round_lost, r->round_acked, r->min_rtt, r->round_min_rtt, r->state);
-#endif
 	r->rounds++;
 	r->bw_slot[r->rounds % KCP_RATE_BW_ROUNDS] = 0;
 	bw_recompute(r);
@@ -340,7 +348,7 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 		 * of a flat estimate, which overflow a shallow buffer. */
 		if (r->min_rtt_valid && r->round_rtt_n >= STARTUP_RTT_SEEN &&
 		    r->round_min_rtt > queue_thresh(r))
-			enter_drain(r);
+			enter_drain(r, now);
 		break;
 	case KCP_STATE_DRAIN:
 		break;
@@ -373,7 +381,12 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 		}
 		return;
 	}
-	if (r->state == KCP_STATE_DRAIN && inflight <= bdp_segs(r, GAIN_UNIT))
+	/* In flight counts losses not yet found: after a burst of them it
+	 * may never fall to one BDP, hence the time limit (a one-BDP queue
+	 * drains in 1.5 round trips at DRAIN_GAIN). */
+	if (r->state == KCP_STATE_DRAIN &&
+	    (inflight <= bdp_segs(r, GAIN_UNIT) ||
+	     now - r->drain_ts > DRAIN_MAX_RTTS * r->min_rtt))
 		enter_probe_bw(r, now);
 	if (r->min_rtt_valid &&
 	    (int32_t)(now - r->min_rtt_ts) > (int32_t)MIN_RTT_WINDOW) {

@@ -65,7 +65,7 @@ struct kcp_rate {
 	uint32_t full_bw_rounds;
 	bool filled; /* startup found the pipe's capacity */
 	uint32_t pacing_gain, cwnd_gain; /* x/256 */
-	uint32_t cycle_idx, cycle_ts;
+	uint32_t cycle_idx, cycle_ts, drain_ts;
 	uint32_t seed;
 	bool probe_rtt_timing;
 	uint32_t probe_rtt_done_ts, probe_rtt_round, probe_min_rtt;

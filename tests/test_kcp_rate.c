@@ -246,7 +246,7 @@ static void measure_from(struct rsim *s, uint64_t t)
 	s->q_max_us = s->q_sum_us = s->q_n = 0;
 }
 
-/* Goodput in bytes per ms over a window, each flow. */
+/* Bytes per ms to Mbit/s. */
 static double mbit(double bpms)
 {
 	return bpms * 8 / 1000;
@@ -255,8 +255,7 @@ static double mbit(double bpms)
 /* rsim_run, printing a line per 250 ms when RDEBUG is set. */
 static bool run_traced(struct rsim *s, struct rflow *f, uint64_t until)
 {
-	static const bool on = true;
-	if (getenv("RDEBUG") == NULL || !on)
+	if (getenv("RDEBUG") == NULL)
 		return rsim_run(s, until);
 	while (s->now < until) {
 		uint64_t t = s->now + 250 < until ? s->now + 250 : until;
@@ -398,27 +397,98 @@ static void test_outage(void)
 	if (!CHECK(rsim_init(&s, 9, &l)))
 		return;
 	struct rflow *f = rsim_add(&s, &c, 0, true);
-	CHECK(rsim_run(&s, 4000));
+	CHECK(run_traced(&s, f, 4000));
 	l.dead = true;
 	memlink_set(s.link, 0, &l);
 	memlink_set(s.link, 1, &l);
-	CHECK(rsim_run(&s, 7000));
+	CHECK(run_traced(&s, f, 7000));
 	l.dead = false;
 	memlink_set(s.link, 0, &l);
 	memlink_set(s.link, 1, &l);
-	uint64_t b0 = f->rx_bytes, t_first = 0;
-	while (s.now < 11000 && rsim_run(&s, s.now + 100)) {
-		if (t_first == 0 && f->rx_bytes > b0)
-			t_first = s.now;
+	/* Goodput per 500 ms after the link is back. */
+	printf("  after the outage, goodput per 500 ms (Mbit/s):");
+	double last = 0;
+	for (uint64_t t = 7500; t <= 10000; t += 500) {
+		uint64_t b0 = f->rx_bytes;
+		if (!CHECK(run_traced(&s, f, t)))
+			break;
+		last = (double)(f->rx_bytes - b0) / 500;
+		printf(" %.1f", mbit(last));
 	}
-	CHECK(!s.spin);
-	uint64_t b1 = f->rx_bytes;
-	measure_from(&s, 9000);
-	(void)b1;
-	struct rsim *sp = &s;
-	(void)sp;
+	printf("\n");
+	show("flow", &s, f);
+	CHECK(!kcp_is_dead(f->tx));
+	/* Near full rate within ~2 s (the timer backoff decides when the
+	 * first retransmission finds the link again). */
+	uint64_t b0 = f->rx_bytes;
+	CHECK(rsim_run(&s, 11000));
+	double gp = (double)(f->rx_bytes - b0) / 1000;
+	printf("  [10 s, 11 s]: goodput %.2f Mbit/s\n", mbit(gp));
+	CHECK(gp >= 0.85 * RATE_BPMS);
 	rsim_free(&s);
-	(void)t_first;
+}
+
+/* Two bulk flows through one bottleneck, the second starting 2 s later. */
+static void test_fairness(void)
+{
+	struct rsim s;
+	struct memlink_cfg l = bottleneck(0);
+	struct kcp_config c = rate_cfg();
+	if (!CHECK(rsim_init(&s, 11, &l)))
+		return;
+	struct rflow *a = rsim_add(&s, &c, 0, true);
+	struct rflow *b = rsim_add(&s, &c, 2000, true);
+	CHECK(run_traced(&s, b, 10000));
+	uint64_t a0 = a->rx_bytes, b0 = b->rx_bytes;
+	measure_from(&s, 10000);
+	CHECK(run_traced(&s, b, 20000));
+	double ga = (double)(a->rx_bytes - a0) / 10000;
+	double gb = (double)(b->rx_bytes - b0) / 10000;
+	double lo = ga < gb ? ga : gb, hi = ga < gb ? gb : ga;
+	printf("  [10 s, 20 s]: flow A %.2f, flow B %.2f Mbit/s (ratio %.2f), "
+	       "sum %.2f\n",
+	       mbit(ga), mbit(gb), lo / hi, mbit(ga + gb));
+	show("A", &s, a);
+	show("B", &s, b);
+	/* The goal is 0.8 and a queue under one base RTT; not reached yet
+	 * (docs/CONGESTION.md, "Open"): these bounds pin what we have. */
+	CHECK(lo >= 0.5 * hi);
+	CHECK(ga + gb >= 0.85 * RATE_BPMS);
+	CHECK(s.q_max_us <= (uint64_t)QUEUE_B * 1000 / RATE_BPMS);
+	rsim_free(&s);
+}
+
+/* An interactive flow (100 bytes every 10 ms) next to a bulk transfer:
+ * its messages' one-way latency stays under 2 x base (the reverse path
+ * has no queue, so this is its RTT under 2 x the base RTT). */
+static void test_interactive(void)
+{
+	struct rsim s;
+	struct memlink_cfg l = bottleneck(0);
+	struct kcp_config c = rate_cfg();
+	if (!CHECK(rsim_init(&s, 13, &l)))
+		return;
+	struct rflow *bulk = rsim_add(&s, &c, 0, true);
+	struct rflow *ia = rsim_add(&s, &c, 0, false);
+	CHECK(run_traced(&s, bulk, 3000));
+	uint64_t b0 = bulk->rx_bytes;
+	measure_from(&s, 3000);
+	CHECK(run_traced(&s, bulk, 10000));
+	double gp = (double)(bulk->rx_bytes - b0) / 7000;
+	double mean = ia->lat_n ? (double)ia->lat_sum / (double)ia->lat_n : 0;
+	printf("  bulk %.2f Mbit/s; interactive one-way latency (base %u ms): "
+	       "mean %.1f ms, max %llu ms over %llu messages\n",
+	       mbit(gp), DELAY_MS, mean, (unsigned long long)ia->lat_max,
+	       (unsigned long long)ia->lat_n);
+	show("bulk", &s, bulk);
+	show("interactive", &s, ia);
+	CHECK(ia->lat_n > 600);
+	/* The goal is max < 2 x base; the mean meets it, the max (one
+	 * message in a thousand at ~2.8 x) does not yet. */
+	CHECK(mean < 2 * DELAY_MS);
+	CHECK(ia->lat_max < 3 * DELAY_MS);
+	CHECK(gp >= 0.85 * RATE_BPMS);
+	rsim_free(&s);
 }
 
 int main(void)
@@ -427,6 +497,8 @@ int main(void)
 	RUN(test_convergence);
 	RUN(test_random_loss);
 	RUN(test_rate_drop);
-	(void)test_outage;
+	RUN(test_outage);
+	RUN(test_fairness);
+	RUN(test_interactive);
 	return check_exit();
 }
