@@ -634,8 +634,8 @@ static bool probe_needed(const struct kcp *kcp)
 
 /* `ts`: the transmission the ack echoes, or 0 with `any` (released by una:
  * which transmission arrived is unknown). */
-static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked,
-		    uint32_t now, bool any, uint32_t ts)
+static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked, uint32_t now,
+		    bool any, uint32_t ts)
 {
 	struct seg **slot = snd_slot(kcp, sn);
 	struct seg *s = *slot;
@@ -654,8 +654,8 @@ static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked,
 		 * not be measured against it: it would end a round early
 		 * and claim a rate the path never had. */
 		bool latest = any ? s->xmit == 1 : ts == s->ts;
-		kcp_rate_on_ack(&kcp->rate, latest ? &tx : NULL, s->len,
-				s->ts, now);
+		kcp_rate_on_ack(&kcp->rate, latest ? &tx : NULL, s->len, s->ts,
+				now);
 	}
 	kcp->snd_bytes -= s->len;
 	kcp->flight_bytes -= s->len;
@@ -1171,6 +1171,5 @@ const char *kcp_cc_state_name(uint32_t state)
 {
 	static const char *const names[] = {"none", "startup", "drain",
 					    "probe_bw", "probe_rtt"};
-	return state < sizeof(names) / sizeof(names[0]) ? names[state]
-							: "none";
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "none";
 }

@@ -64,8 +64,8 @@ void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed)
 	r->cwnd = INIT_CWND;
 	/* No RTT known: pace as if it were 1 ms, which leaves the initial
 	 * window to the cwnd alone. */
-	r->pacing_rate = (uint64_t)STARTUP_GAIN * INIT_CWND * mss * 1000 /
-			 GAIN_UNIT;
+	r->pacing_rate =
+	    (uint64_t)STARTUP_GAIN * INIT_CWND * mss * 1000 / GAIN_UNIT;
 }
 
 /* ---- pacing ------------------------------------------------------------- */
@@ -125,8 +125,8 @@ uint32_t kcp_rate_wait(const struct kcp_rate *r, uint32_t now)
 
 /* ---- delivery-rate samples ---------------------------------------------- */
 
-void kcp_rate_on_send(struct kcp_rate *r, struct kcp_rate_tx *tx,
-		      uint32_t len, uint32_t inflight, uint32_t now)
+void kcp_rate_on_send(struct kcp_rate *r, struct kcp_rate_tx *tx, uint32_t len,
+		      uint32_t inflight, uint32_t now)
 {
 	/* After an idle period the interval starts now, not at the last ack
 	 * of long ago. */
@@ -219,8 +219,8 @@ static void bw_recompute(struct kcp_rate *r)
 static void bw_forget(struct kcp_rate *r, uint32_t now)
 {
 	uint32_t dt = now - r->round_ts;
-	uint64_t bw = dt > 0 ? (r->delivered - r->round_delivered) * 1000 / dt
-			     : 0;
+	uint64_t bw =
+	    dt > 0 ? (r->delivered - r->round_delivered) * 1000 / dt : 0;
 	for (uint32_t i = 0; i < KCP_RATE_BW_ROUNDS; i++)
 		r->bw_slot[i] = 0;
 	r->bw_slot[r->rounds % KCP_RATE_BW_ROUNDS] = bw;
@@ -287,8 +287,8 @@ static void enter_drain(struct kcp_rate *r, uint32_t now)
  * rounds too, but then the RTT samples grew with it. */
 static bool silent(const struct kcp_rate *r, uint32_t now)
 {
-	uint32_t rtt = r->round_min_rtt != UINT32_MAX ? r->round_min_rtt
-						       : r->min_rtt;
+	uint32_t rtt =
+	    r->round_min_rtt != UINT32_MAX ? r->round_min_rtt : r->min_rtt;
 	return now - r->round_ts > 3 * max32(rtt, r->min_rtt);
 }
 
@@ -428,8 +428,8 @@ static void set_outputs(struct kcp_rate *r)
 	if (r->state == KCP_STATE_PROBE_RTT)
 		r->cwnd = PROBE_RTT_CWND;
 	else
-		r->cwnd = max32(bdp_segs(r, r->cwnd_gain) + CWND_HEADROOM,
-				MIN_CWND);
+		r->cwnd =
+		    max32(bdp_segs(r, r->cwnd_gain) + CWND_HEADROOM, MIN_CWND);
 }
 
 void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t now)

@@ -63,7 +63,7 @@ struct kcp_rate {
 	/* state machine */
 	uint64_t full_bw;
 	uint32_t full_bw_rounds;
-	bool filled; /* startup found the pipe's capacity */
+	bool filled;			 /* startup found the pipe's capacity */
 	uint32_t pacing_gain, cwnd_gain; /* x/256 */
 	uint32_t cycle_idx, cycle_ts, drain_ts;
 	uint32_t seed;
@@ -85,8 +85,8 @@ void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed);
 
 /* A segment of `len` payload bytes leaves at `now` with `inflight`
  * segments already outstanding: fill its record and charge the pacer. */
-void kcp_rate_on_send(struct kcp_rate *r, struct kcp_rate_tx *tx,
-		      uint32_t len, uint32_t inflight, uint32_t now);
+void kcp_rate_on_send(struct kcp_rate *r, struct kcp_rate_tx *tx, uint32_t len,
+		      uint32_t inflight, uint32_t now);
 /* A segment sent at `sent_ts` with record `tx` was acknowledged; tx NULL:
  * it was not that transmission that arrived (count the bytes only). */
 void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,

@@ -17,7 +17,9 @@
 #define RATE_BPMS  6250u   /* 50 Mbit/s */
 #define DELAY_MS   50u	   /* one way: 100 ms RTT */
 #define QUEUE_B	   625000u /* one BDP of buffer */
-#define WND	   2048u
+#ifndef WND
+#define WND 2048u /* segments: see docs/CONGESTION.md, "Windows" */
+#endif
 
 struct rsim;
 
@@ -116,8 +118,7 @@ static void rsim_free(struct rsim *s)
 	memlink_free(s->link);
 }
 
-static struct rflow *by_conv(struct rsim *s, const unsigned char *d,
-			     size_t n)
+static struct rflow *by_conv(struct rsim *s, const unsigned char *d, size_t n)
 {
 	uint32_t conv;
 	if (!kcp_peek_conv(d, n, &conv))
@@ -191,7 +192,8 @@ static bool rsim_run(struct rsim *s, uint64_t until)
 					break;
 				struct rflow *f = by_conv(s, buf, n);
 				if (f != NULL)
-					(void)kcp_input(dir == 0 ? f->rx : f->tx,
+					(void)kcp_input(dir == 0 ? f->rx
+								 : f->tx,
 							buf, n, now32(s));
 			}
 		}
@@ -269,20 +271,19 @@ static bool run_traced(struct rsim *s, struct rflow *f, uint64_t until)
 		kcp_get_stats(f->tx, &st);
 		memlink_get_stats(s->link, 0, &l1);
 		double dt = (double)(s->now - t0);
-		printf("t %5llu gp %5.1f offered %5.1f qdrops %4llu | %-9s bw "
-		       "%5.1f pace %5.1f cwnd %4u infl %4u rmt %4u srtt %3u "
-		       "rtx %llu+%llu q %3.0f\n",
-		       (unsigned long long)s->now,
-		       mbit((double)(f->rx_bytes - rx0) / dt),
-		       mbit((double)(l1.offered - l0.offered) / dt),
-		       (unsigned long long)(l1.qdrops - l0.qdrops),
-		       kcp_cc_state_name(st.cc_state),
-		       (double)st.bw_est * 8 / 1e6,
-		       (double)st.pacing_rate * 8 / 1e6, st.cwnd, st.inflight,
-		       st.rmt_wnd, st.srtt_ms,
-		       (unsigned long long)st.segs_retrans,
-		       (unsigned long long)st.segs_fast_retrans,
-		       (double)memlink_queue_us(s->link, 0, s->now) / 1000);
+		printf(
+		    "t %5llu gp %5.1f offered %5.1f qdrops %4llu | %-9s bw "
+		    "%5.1f pace %5.1f cwnd %4u infl %4u rmt %4u srtt %3u "
+		    "rtx %llu+%llu q %3.0f\n",
+		    (unsigned long long)s->now,
+		    mbit((double)(f->rx_bytes - rx0) / dt),
+		    mbit((double)(l1.offered - l0.offered) / dt),
+		    (unsigned long long)(l1.qdrops - l0.qdrops),
+		    kcp_cc_state_name(st.cc_state), (double)st.bw_est * 8 / 1e6,
+		    (double)st.pacing_rate * 8 / 1e6, st.cwnd, st.inflight,
+		    st.rmt_wnd, st.srtt_ms, (unsigned long long)st.segs_retrans,
+		    (unsigned long long)st.segs_fast_retrans,
+		    (double)memlink_queue_us(s->link, 0, s->now) / 1000);
 	}
 	return true;
 }
