@@ -26,6 +26,7 @@
  */
 #include "kcp.h"
 #include "kcp_cc.h"
+#include "kcp_rate.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,9 @@
 #define ACK_MIN	  16u	 /* first ack list size */
 
 struct seg {
-	struct seg *next; /* free list link */
+	struct seg *next;	 /* free list link */
+	uint64_t rate_delivered; /* kcp_rate_tx, unpacked to save padding */
+	uint32_t rate_delivered_ts, rate_first_ts;
 	uint32_t sn;
 	uint32_t ts;	   /* time of the latest transmission */
 	uint32_t resendts; /* retransmit deadline */
@@ -47,6 +50,7 @@ struct seg {
 	uint32_t fastack;  /* later segments acked since our transmission */
 	uint32_t len;
 	bool fast; /* fast retransmit due at the next flush */
+	bool rate_app_limited;
 	/* Header room then payload: a full segment is output in place. */
 	unsigned char buf[];
 };
@@ -67,8 +71,11 @@ struct kcp {
 	uint32_t snd_una, snd_nxt, snd_end;
 	uint32_t flight_live; /* unacked segments in [snd_una, snd_nxt) */
 	size_t snd_bytes;     /* payload queued or in flight, unacked */
+	size_t flight_bytes;  /* payload in flight, unacked */
 	uint32_t rmt_wnd, rmt_una;
+	bool rate_on; /* KCP_CC_RATE: pacing and the model decide */
 	struct kcp_cc cc;
+	struct kcp_rate rate;
 	struct kcp_rtt rtt;
 	bool resend_set;     /* resend_min is meaningful */
 	uint32_t resend_min; /* <= every in-flight deadline */
@@ -91,6 +98,9 @@ struct kcp {
 
 	struct ack *acks;
 	uint32_t ack_n, ack_alloc, ack_cap; /* used, allocated, most ever */
+	/* RATE: acks[0, ack_rep) were sent once already and are repeated
+	 * with the next batch (see flush_acks). */
+	uint32_t ack_rep;
 
 	/* Spare segment buffers: glibc malloc/free of ~1.4 KiB blocks churning
 	 * a thousand at a time costs 4x the rest of the input path (heap trim
@@ -346,6 +356,7 @@ void kcp_config_default(struct kcp_config *cfg)
 	cfg->interval = 10;
 	cfg->resend = 2;
 	cfg->nc = true;
+	cfg->cc = KCP_CC_LEGACY;
 	cfg->dead_link = 20;
 }
 
@@ -354,7 +365,7 @@ static bool config_valid(const struct kcp_config *c)
 	return c->mtu >= 64 && c->mtu <= 65535 && c->sndwnd >= 1 &&
 	       c->sndwnd <= WND_LIMIT && c->rcvwnd >= 1 &&
 	       c->rcvwnd <= WND_LIMIT && c->interval <= 10000 &&
-	       c->dead_link >= 1;
+	       c->dead_link >= 1 && (unsigned)c->cc <= KCP_CC_RATE;
 }
 
 struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
@@ -379,7 +390,14 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 	kcp->free_max = cfg->sndwnd + cfg->rcvwnd;
 	/* Assume a symmetric configuration until the peer tells its window. */
 	kcp->rmt_wnd = cfg->rcvwnd;
-	kcp_cc_init(&kcp->cc, !cfg->nc, cfg->sndwnd);
+	enum kcp_cc_mode mode = cfg->cc;
+	if (mode == KCP_CC_LEGACY)
+		mode = cfg->nc ? KCP_CC_NONE : KCP_CC_CLASSIC;
+	kcp->rate_on = mode == KCP_CC_RATE;
+	kcp_cc_init(&kcp->cc, mode == KCP_CC_CLASSIC, cfg->sndwnd);
+	/* The conv seeds where the probing cycle starts, so that flows
+	 * sharing a path probe at different times. */
+	kcp_rate_init(&kcp->rate, kcp->mss, conv * 2654435761u >> 16);
 	kcp_rtt_init(&kcp->rtt, cfg->nodelay, cfg->interval);
 	kcp->last_adv = cfg->rcvwnd;
 	return kcp;
@@ -418,7 +436,8 @@ void kcp_trim(struct kcp *kcp)
 	free(kcp->obuf);
 	kcp->obuf = NULL;
 	/* Acks collected by kcp_input() wait for the next flush. */
-	if (kcp->ack_n == 0) {
+	if (kcp->ack_n == 0 || kcp->ack_n == kcp->ack_rep) {
+		kcp->ack_n = kcp->ack_rep = 0;
 		free(kcp->acks);
 		kcp->acks = NULL;
 		kcp->ack_alloc = 0;
@@ -572,10 +591,38 @@ static uint32_t send_window(const struct kcp *kcp)
 	return kcp_cc_window(&kcp->cc, kcp->rmt_wnd);
 }
 
+/* The rate controller's cap is in bytes: an interactive flow sends small
+ * segments, and counted as whole ones its few-segment cwnd queued its
+ * messages behind each other. */
+static bool rate_cwnd_full(const struct kcp *kcp)
+{
+	return kcp->flight_bytes >= (size_t)kcp->rate.cwnd * kcp->mss;
+}
+
+/* New data fits the windows. The receiver's window and sndwnd bound the
+ * span of sns from snd_una (what the peer must be able to hold); the rate
+ * controller's cwnd bounds the segments actually outstanding. Pacing is
+ * checked apart: it delays, the windows block. */
 static bool can_send_new(const struct kcp *kcp)
 {
-	return kcp->snd_nxt != kcp->snd_end &&
-	       kcp->snd_nxt - kcp->snd_una < send_window(kcp);
+	if (kcp->snd_nxt == kcp->snd_end)
+		return false;
+	if (!kcp->rate_on)
+		return kcp->snd_nxt - kcp->snd_una < send_window(kcp);
+	/* The peer's wnd is its free slots: rcvwnd minus what it holds, in
+	 * order and out of order. The span from snd_una counts the out-of-
+	 * order part a second time (those sns were acked), which under
+	 * random loss halved the usable window; comparing what is actually
+	 * outstanding against wnd is exact (conservative when acks are
+	 * lost). sndwnd still bounds the span: the ring's size. */
+	return kcp->snd_nxt - kcp->snd_una < kcp->cfg.sndwnd &&
+	       kcp->flight_live < kcp->rmt_wnd && !rate_cwnd_full(kcp);
+}
+
+/* The pacer lets a data segment (new or retransmitted) leave now. */
+static bool pace_ok(struct kcp *kcp, uint32_t now)
+{
+	return !kcp->rate_on || kcp_rate_may_send(&kcp->rate, now);
 }
 
 static bool probe_needed(const struct kcp *kcp)
@@ -585,26 +632,46 @@ static bool probe_needed(const struct kcp *kcp)
 
 /* ---- input -------------------------------------------------------------- */
 
-static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked)
+/* `ts`: the transmission the ack echoes, or 0 with `any` (released by una:
+ * which transmission arrived is unknown). */
+static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked, uint32_t now,
+		    bool any, uint32_t ts)
 {
 	struct seg **slot = snd_slot(kcp, sn);
 	struct seg *s = *slot;
 	if (s == NULL)
 		return;
 	*slot = NULL;
+	if (kcp->rate_on) {
+		struct kcp_rate_tx tx = {
+		    .delivered = s->rate_delivered,
+		    .delivered_ts = s->rate_delivered_ts,
+		    .first_ts = s->rate_first_ts,
+		    .app_limited = s->rate_app_limited,
+		};
+		/* The record describes the latest transmission; an ack
+		 * of an earlier one (the retransmission was spurious) must
+		 * not be measured against it: it would end a round early
+		 * and claim a rate the path never had. */
+		bool latest = any ? s->xmit == 1 : ts == s->ts;
+		kcp_rate_on_ack(&kcp->rate, latest ? &tx : NULL, s->len, s->ts,
+				now);
+	}
 	kcp->snd_bytes -= s->len;
+	kcp->flight_bytes -= s->len;
 	kcp->flight_live--;
 	(*acked)++;
 	seg_free(kcp, s);
 }
 
 /* Everything below una was received by the peer. */
-static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked)
+static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked,
+			uint32_t now)
 {
 	if (!before(kcp->snd_una, una))
 		return; /* old news */
 	for (uint32_t sn = kcp->snd_una; sn != una; sn++)
-		release(kcp, sn, acked);
+		release(kcp, sn, acked, now, true, 0);
 	kcp->snd_una = una;
 }
 
@@ -692,7 +759,7 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 				kcp->rmt_una = h.una;
 				kcp->rmt_wnd = h.wnd;
 			}
-			process_una(kcp, h.una, &acked);
+			process_una(kcp, h.una, &acked, now);
 		}
 
 		switch (h.cmd) {
@@ -701,10 +768,17 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 				break; /* never sent */
 			/* ts echoes one transmission, so the sample is valid
 			 * even for a retransmitted segment (no Karn needed). */
-			if (after_eq(now, h.ts) && now - h.ts <= KCP_RTO_MAX)
+			if (after_eq(now, h.ts) && now - h.ts <= KCP_RTO_MAX) {
 				kcp_rtt_sample(&kcp->rtt, now - h.ts);
+				/* A repeated ack (flush_acks) times the path
+				 * plus a batch: harmless to the rate model,
+				 * which keeps only minima. */
+				if (kcp->rate_on)
+					kcp_rate_on_rtt(&kcp->rate, now - h.ts,
+							now);
+			}
 			if (after_eq(h.sn, kcp->snd_una)) {
-				release(kcp, h.sn, &acked);
+				release(kcp, h.sn, &acked, now, false, h.ts);
 				if (!have_max || before(max_sn, h.sn)) {
 					have_max = true;
 					max_sn = h.sn;
@@ -730,6 +804,8 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 	if (kcp->snd_una == kcp->snd_nxt)
 		kcp->resend_set = false;
 	kcp_cc_on_acked(&kcp->cc, acked, kcp->snd_una);
+	if (kcp->rate_on)
+		kcp_rate_update(&kcp->rate, kcp->flight_live, now);
 
 	/* Fast retransmit: count a skip for every segment below the highest
 	 * acked sn that was transmitted no later than the acked one (a segment
@@ -788,6 +864,17 @@ static void emit_seg(struct kcp *kcp, struct hdr *h, struct seg *s,
 		     uint32_t now)
 {
 	size_t total = KCP_HEADER_SIZE + (size_t)s->len;
+	if (kcp->rate_on) {
+		struct kcp_rate_tx tx;
+		/* flight_live already counts s: "nothing else in flight"
+		 * is what starts a fresh sample interval. */
+		kcp_rate_on_send(&kcp->rate, &tx, s->len, kcp->flight_live - 1,
+				 now);
+		s->rate_delivered = tx.delivered;
+		s->rate_delivered_ts = tx.delivered_ts;
+		s->rate_first_ts = tx.first_ts;
+		s->rate_app_limited = tx.app_limited;
+	}
 	s->ts = now;
 	s->xmit++;
 	h->cmd = KCP_CMD_PUSH;
@@ -813,6 +900,21 @@ static void emit_seg(struct kcp *kcp, struct hdr *h, struct seg *s,
 	kcp->olen += total;
 }
 
+/* The timeout of a new transmission. The rate controller lets the queue
+ * swing by a quarter of the RTT within a round (its bandwidth probes) and
+ * up to one BDP in the worst case, faster than RTTVAR follows; a timeout
+ * then would be spurious and cost a whole segment. Its losses are found by
+ * fast retransmit anyway, so the timer only covers tails: 1.5 x SRTT. */
+static uint32_t seg_rto(const struct kcp *kcp)
+{
+	uint32_t rto = kcp->rtt.rto;
+	if (kcp->rate_on && kcp->rtt.valid) {
+		uint32_t srtt = kcp->rtt.srtt8 >> 3;
+		rto = umin(umax(rto, srtt + srtt / 2), KCP_RTO_MAX);
+	}
+	return rto;
+}
+
 static void arm_resend(struct kcp *kcp, uint32_t t, uint32_t now)
 {
 	if (!kcp->resend_set || before(t - now, kcp->resend_min - now)) {
@@ -821,16 +923,26 @@ static void arm_resend(struct kcp *kcp, uint32_t t, uint32_t now)
 	}
 }
 
+/* Sends due retransmissions as far as the pacer allows; what it holds back
+ * stays due (fast flag kept, deadline in the past) for the next flush. */
 static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 {
-	bool timeout = false, fast = false;
+	bool timeout = false, fast = false, held = false;
+	uint32_t lost = 0;
 	kcp->resend_set = false;
 	kcp->fast_pending = false;
 	for (uint32_t sn = kcp->snd_una; sn != kcp->snd_nxt; sn++) {
 		struct seg *s = *snd_slot(kcp, sn);
 		if (s == NULL)
 			continue;
+		if ((s->fast || after_eq(now, s->resendts)) &&
+		    !pace_ok(kcp, now)) {
+			held |= s->fast;
+			arm_resend(kcp, s->resendts, now);
+			continue;
+		}
 		if (s->fast) {
+			lost++;
 			s->fast = false;
 			s->fastack = 0;
 			s->resendts = now + s->rto;
@@ -838,6 +950,7 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 			fast = true;
 			emit_seg(kcp, h, s, now);
 		} else if (after_eq(now, s->resendts)) {
+			lost++;
 			s->rto = kcp_rtt_backoff(&kcp->rtt, s->rto);
 			s->resendts = now + s->rto;
 			s->fastack = 0;
@@ -847,10 +960,37 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 		}
 		arm_resend(kcp, s->resendts, now);
 	}
+	kcp->fast_pending = held;
+	if (kcp->rate_on && lost > 0)
+		kcp_rate_on_lost(&kcp->rate, lost);
 	if (timeout) /* RFC 6298 5.5: back off; the next sample undoes it */
 		kcp->rtt.rto = kcp_rtt_backoff(&kcp->rtt, kcp->rtt.rto);
 	kcp_cc_on_loss(&kcp->cc, timeout, fast, kcp->snd_nxt - kcp->snd_una,
 		       kcp->snd_nxt);
+}
+
+/* Under random loss nearly every segment arrives above a hole, where una
+ * cannot cover its ack: a lost ack then costs a spurious retransmission and
+ * a false loss in the rate controller's count (5% ack loss doubled the
+ * retransmissions at 5% data loss). So in RATE mode an ack above rcv_nxt
+ * goes out twice, the second time riding with the next batch: a few bytes
+ * on the reverse path instead of a segment on the forward one. */
+static void flush_acks(struct kcp *kcp, struct hdr *h)
+{
+	uint32_t keep = 0;
+	h->cmd = KCP_CMD_ACK;
+	for (uint32_t i = 0; i < kcp->ack_n; i++) {
+		struct ack a = kcp->acks[i];
+		if (i < kcp->ack_rep && before(a.sn, kcp->rcv_nxt))
+			continue; /* una covers it now */
+		h->sn = a.sn;
+		h->ts = a.ts;
+		emit_ctl(kcp, h);
+		if (kcp->rate_on && i >= kcp->ack_rep &&
+		    !before(a.sn, kcp->rcv_nxt))
+			kcp->acks[keep++] = a;
+	}
+	kcp->ack_n = kcp->ack_rep = keep;
 }
 
 void kcp_flush(struct kcp *kcp, uint32_t now)
@@ -861,15 +1001,10 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 	    .una = kcp->rcv_nxt,
 	};
 	uint64_t sent_before = kcp->segs_sent;
-	bool emitted = kcp->ack_n > 0;
+	bool emitted = kcp->ack_n > kcp->ack_rep;
 
-	h.cmd = KCP_CMD_ACK;
-	for (uint32_t i = 0; i < kcp->ack_n; i++) {
-		h.sn = kcp->acks[i].sn;
-		h.ts = kcp->acks[i].ts;
-		emit_ctl(kcp, &h);
-	}
-	kcp->ack_n = 0;
+	if (emitted)
+		flush_acks(kcp, &h);
 	h.sn = 0;
 	h.ts = now;
 
@@ -912,21 +1047,36 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 	    (kcp->fast_pending || !kcp->resend_set ||
 	     after_eq(now, kcp->resend_min)))
 		retransmit_scan(kcp, &h, now);
-	kcp->fast_pending = false;
+	else
+		kcp->fast_pending = false;
 
 	if (can_send_new(kcp)) {
 		uint32_t limit = kcp->snd_una + send_window(kcp);
+		uint32_t cap = UINT32_MAX;
+		if (kcp->rate_on) {
+			limit = kcp->snd_una + kcp->cfg.sndwnd;
+			cap = kcp->rmt_wnd;
+		}
 		while (kcp->snd_nxt != kcp->snd_end &&
-		       before(kcp->snd_nxt, limit)) {
+		       before(kcp->snd_nxt, limit) && kcp->flight_live < cap &&
+		       !(kcp->rate_on && rate_cwnd_full(kcp)) &&
+		       pace_ok(kcp, now)) {
 			struct seg *s = *snd_slot(kcp, kcp->snd_nxt);
-			s->rto = kcp->rtt.rto;
+			s->rto = seg_rto(kcp);
 			s->resendts = now + s->rto;
 			kcp->snd_nxt++;
 			kcp->flight_live++;
+			kcp->flight_bytes += s->len;
 			emit_seg(kcp, &h, s, now);
 			arm_resend(kcp, s->resendts, now);
 		}
 	}
+	/* Out of data with room to spare: what is measured until this
+	 * flight is delivered says how fast we wrote, not how fast the path
+	 * is. */
+	if (kcp->rate_on && kcp->snd_nxt == kcp->snd_end &&
+	    !rate_cwnd_full(kcp))
+		kcp_rate_app_limited(&kcp->rate, kcp->flight_live);
 	out_flush(kcp);
 	if (emitted || kcp->segs_sent != sent_before)
 		kcp->last_adv = h.wnd;
@@ -934,9 +1084,11 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 
 uint32_t kcp_next_deadline(const struct kcp *kcp, uint32_t now)
 {
-	if (kcp->ack_n > 0 || kcp->tell_pending || kcp->fast_pending ||
-	    can_send_new(kcp))
+	if (kcp->ack_n > kcp->ack_rep || kcp->tell_pending)
 		return now;
+	/* Data segments due (fast retransmit, timeout, new data) wait for the
+	 * pacer; acks and window control never do. */
+	bool paced = kcp->fast_pending || can_send_new(kcp);
 	uint32_t wait = IDLE_WAIT;
 	if (probe_needed(kcp)) {
 		if (!kcp->probe_armed)
@@ -946,9 +1098,18 @@ uint32_t kcp_next_deadline(const struct kcp *kcp, uint32_t now)
 		wait = umin(wait, kcp->probe_ts - now);
 	}
 	if (kcp->snd_una != kcp->snd_nxt) {
-		if (!kcp->resend_set || !before(now, kcp->resend_min))
+		if (!kcp->resend_set)
+			return now; /* the flush rescans for the deadline */
+		if (!before(now, kcp->resend_min))
+			paced = true;
+		else
+			wait = umin(wait, kcp->resend_min - now);
+	}
+	if (paced) {
+		uint32_t p = kcp->rate_on ? kcp_rate_wait(&kcp->rate, now) : 0;
+		if (p == 0)
 			return now;
-		wait = umin(wait, kcp->resend_min - now);
+		wait = umin(wait, p);
 	}
 	return now + wait;
 }
@@ -981,7 +1142,10 @@ void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st)
 	st->srtt_ms = kcp->rtt.srtt8 >> 3;
 	st->rttvar_ms = kcp->rtt.rttvar4 >> 2;
 	st->rto_ms = kcp->rtt.rto;
-	st->cwnd = kcp->cc.enabled ? kcp->cc.cwnd : send_window(kcp);
+	if (kcp->rate_on)
+		st->cwnd = kcp->rate.cwnd;
+	else
+		st->cwnd = kcp->cc.enabled ? kcp->cc.cwnd : send_window(kcp);
 	st->snd_wnd = kcp->cfg.sndwnd;
 	st->rcv_wnd = rcv_unused(kcp);
 	st->rmt_wnd = kcp->rmt_wnd;
@@ -995,4 +1159,17 @@ void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st)
 	st->snd_slots = kcp->snd_cap;
 	st->rcv_slots = kcp->rcv_cap;
 	st->memory = kcp_memory(kcp);
+	if (kcp->rate_on) {
+		st->pacing_rate = kcp->rate.pacing_rate;
+		st->bw_est = kcp->rate.bw;
+		st->min_rtt_ms = kcp->rate.min_rtt;
+		st->cc_state = kcp->rate.state;
+	}
+}
+
+const char *kcp_cc_state_name(uint32_t state)
+{
+	static const char *const names[] = {"none", "startup", "drain",
+					    "probe_bw", "probe_rtt"};
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "none";
 }

@@ -8,17 +8,18 @@
  * the receive side (the advertised window shrinks while the reader lags).
  *
  * Memory model (kcp_memory() reports the current figure; allocator overhead,
- * ~16 bytes per block, is not counted). A segment buffer is S = mtu + 40
- * bytes on 64-bit. Everything beyond struct kcp is allocated on demand:
+ * ~16 bytes per block, is not counted). A segment buffer is S = mtu + 56
+ * bytes on 64-bit (16 of them the rate controller's per-send record).
+ * Everything beyond struct kcp is allocated on demand:
  *  - idle (new, or after kcp_trim() with nothing queued, in flight or held
- *    for the reader): sizeof(struct kcp) only, 336 bytes on x86-64; no rings.
+ *    for the reader): sizeof(struct kcp) only, 640 bytes on x86-64; no rings.
  *  - busy, at most: sizeof(struct kcp)
  *      + 8 * pow2(2 * sndwnd)      send ring (slot pointers)
  *      + 8 * pow2(rcvwnd)          receive ring
  *      + 8 * (2 * rcvwnd + 16)     pending acks
  *      + mtu                       output batching buffer
  *      + S * (2 * sndwnd + rcvwnd) segments, spare cache included
- *    e.g. windows 1024/1024, mtu 1400: ~4.47 MB, of which 42 KB are rings
+ *    e.g. windows 1024/1024, mtu 1400: ~4.52 MB, of which 42 KB are rings
  *    and buffers. The rings double from 16 slots as the span of sns in use
  *    grows, so a session that moved little data costs little.
  * A failed allocation never breaks the engine: it behaves like a full window
@@ -52,6 +53,35 @@ struct kcp;
  * encoded segments. `buf` is valid only during the call. */
 typedef void (*kcp_output_fn)(const unsigned char *buf, size_t len, void *user);
 
+/* Congestion control. KCP_CC_LEGACY reads the older `nc` flag instead (nc
+ * true: NONE, false: CLASSIC), so callers that only set nc keep working.
+ *  NONE:    no congestion window: min(sndwnd, peer's window) in flight, sent
+ *           at once. Floods a shared link; only for a dedicated path.
+ *  CLASSIC: loss-based window (slow start, AIMD, halve on loss). Collapses
+ *           under random loss.
+ *  RATE:    model-based (bottleneck bandwidth and min RTT, BBR-like), paced;
+ *           tolerates random loss without flooding. It needs sndwnd and
+ *           rcvwnd of ~3 x the path's BDP in segments (2048 for 50 Mbit/s
+ *           x 100 ms, 8192 for 100 Mbit/s x 300 ms): docs/CONGESTION.md. */
+enum kcp_cc_mode {
+	KCP_CC_LEGACY = 0,
+	KCP_CC_NONE,
+	KCP_CC_CLASSIC,
+	KCP_CC_RATE,
+};
+
+/* The rate controller's state (kcp_stats.cc_state); NONE for other modes. */
+enum kcp_cc_state {
+	KCP_STATE_NONE = 0,
+	KCP_STATE_STARTUP,
+	KCP_STATE_DRAIN,
+	KCP_STATE_PROBE_BW,
+	KCP_STATE_PROBE_RTT,
+};
+
+/* "startup", "drain", "probe_bw", "probe_rtt" or "none". */
+const char *kcp_cc_state_name(uint32_t state);
+
 struct kcp_config {
 	uint32_t mtu;	 /* bytes per output call incl. headers, >= 64 */
 	uint32_t sndwnd; /* send window, segments, >= 1 */
@@ -59,7 +89,8 @@ struct kcp_config {
 	bool nodelay;	 /* minimum RTO 30 ms (else 100 ms), gentler backoff */
 	uint32_t interval; /* ms: longest delay of an ack; timer granularity */
 	uint32_t resend;   /* fast retransmit after this many skips; 0 = off */
-	bool nc; /* true: no congestion window (window = min(snd, rmt)) */
+	bool nc; /* with cc == KCP_CC_LEGACY: true = NONE, false = CLASSIC */
+	enum kcp_cc_mode cc;
 	uint32_t dead_link; /* retransmissions of one segment => link is dead */
 };
 
@@ -130,7 +161,8 @@ bool kcp_peek_conv(const unsigned char *data, size_t len, uint32_t *conv);
  * conversation, which is what may open a new session on the server. */
 bool kcp_peek_opens(const unsigned char *data, size_t len);
 
-/* cwnd: the congestion window, or with nc the effective send window;
+/* cwnd: the congestion window (RATE: the in-flight cap), or with NONE the
+ * effective send window;
  * snd_wnd: configured; rcv_wnd: the window we advertise now (free slots);
  * rmt_wnd: the peer's last advertised window; inflight: unacked segments sent.
  * segs_sent counts every PUSH transmission (retransmissions included, of which
@@ -147,6 +179,10 @@ struct kcp_stats {
 	uint64_t bytes_sent, bytes_recv; /* payload bytes, excl. headers */
 	uint32_t snd_slots, rcv_slots;
 	size_t memory; /* bytes */
+	/* KCP_CC_RATE only (else 0): pacing rate and bottleneck bandwidth
+	 * estimate in payload bytes/s, min RTT in ms, enum kcp_cc_state. */
+	uint64_t pacing_rate, bw_est;
+	uint32_t min_rtt_ms, cc_state;
 };
 void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st);
 

@@ -5,9 +5,12 @@
  * the returning acks); the input path is the receiver's (kcp_input of data,
  * kcp_recv, and the flush that emits acks). Run from a Release build:
  *   cmake -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build
- *   ./build/tests/bench_kcp [MiB] [trim]
+ *   ./build/tests/bench_kcp [MiB] [trim|rate]
  * With "trim", both engines are trimmed after every round: the worst case of
  * a caller that gives memory back too eagerly (rings regrow each round).
+ * With "rate", both run the rate controller (KCP_CC_RATE): every segment is
+ * paced, recorded and sampled. A round is 1 ms of engine time, so the pacer
+ * (not the CPU) sets how many segments a round carries.
  */
 #include "kcp.h"
 
@@ -58,11 +61,14 @@ int main(int argc, char **argv)
 {
 	uint64_t total = (argc > 1 ? strtoull(argv[1], NULL, 10) : 1024) << 20;
 	int trim = argc > 2 && strcmp(argv[2], "trim") == 0;
+	int rate = argc > 2 && strcmp(argv[2], "rate") == 0;
 	size_t peak_mem = 0;
 	struct kcp_config cfg;
 	kcp_config_default(&cfg);
 	cfg.mtu = MTU;
 	cfg.sndwnd = cfg.rcvwnd = WND;
+	if (rate)
+		cfg.cc = KCP_CC_RATE;
 	static struct wire data, acks;
 	data.cap = acks.cap = (size_t)4 * WND * MTU;
 	data.buf = malloc(data.cap);

@@ -126,10 +126,12 @@ static void test_impairments(void)
 	cases[5].jitter_ms = 10;
 	cases[5].rate_bpms = 2000;
 	cases[5].queue_bytes = 65536;
-	for (int nc = 0; nc < 2; nc++) {
+	/* nc 0: classic, 1: none, 2: rate (nc is the legacy switch). */
+	for (int nc = 0; nc < 3; nc++) {
 		struct kcp_config c = cfg_default();
-		c.nc = nc;
-		c.nodelay = nc;
+		c.nc = nc == 1;
+		c.cc = nc == 2 ? KCP_CC_RATE : KCP_CC_LEGACY;
+		c.nodelay = nc != 0;
 		for (int i = 0; i < 6; i++) {
 			enum sim_stop r = transfer(100 + i, &c, &cases[i],
 						   300000, 60000, 600000, NULL);
@@ -149,6 +151,8 @@ static void test_random_seeds(void)
 		c.sndwnd = 1 + (uint32_t)(memlink_rand(&rng) % 64);
 		c.rcvwnd = 1 + (uint32_t)(memlink_rand(&rng) % 64);
 		c.nc = memlink_rand(&rng) & 1;
+		if (seed % 3 == 0)
+			c.cc = KCP_CC_RATE;
 		c.nodelay = memlink_rand(&rng) & 1;
 		c.resend = (uint32_t)(memlink_rand(&rng) % 4);
 		c.dead_link = 1000; /* loss up to 30% must not kill it */

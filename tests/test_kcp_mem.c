@@ -36,7 +36,7 @@ static uint32_t pow2(uint32_t n)
 /* The ceiling kcp.h documents, with IDLE_MAX standing for the struct. */
 static size_t ceiling(const struct kcp_config *c)
 {
-	size_t seg = (size_t)c->mtu + 40;
+	size_t seg = (size_t)c->mtu + 56;
 	return IDLE_MAX + 8 * ((size_t)pow2(2 * c->sndwnd) + pow2(c->rcvwnd)) +
 	       8 * ((size_t)2 * c->rcvwnd + 16) + c->mtu +
 	       seg * (2 * (size_t)c->sndwnd + c->rcvwnd);

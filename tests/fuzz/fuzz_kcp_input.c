@@ -67,6 +67,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.mtu = MTU;
 	cfg.sndwnd = cfg.rcvwnd = WND;
 	cfg.nc = mode & 2;
+	/* Bit 6 only counts allocations when bit 5 is set; else: rate mode. */
+	if (!(mode & 32) && (mode & 64))
+		cfg.cc = KCP_CC_RATE;
 	cfg.nodelay = mode & 4;
 	cfg.resend = mode & 8 ? 2 : 0;
 	cfg.dead_link = 3;

@@ -155,6 +155,7 @@ void memlink_send(struct memlink *l, int dir, const void *buf, size_t len,
 	struct dir *d = &l->d[dir];
 	const struct memlink_cfg *c = &d->cfg;
 	d->st.sent++;
+	d->st.offered += len;
 	if (c->dead || chance(l, c->loss_ppm)) {
 		d->st.dropped++;
 		return;
@@ -167,6 +168,7 @@ void memlink_send(struct memlink *l, int dir, const void *buf, size_t len,
 		uint64_t backlog = (d->busy_us - now_us) * c->rate_bpms / 1000;
 		if (backlog + len > c->queue_bytes) {
 			d->st.dropped++; /* tail drop */
+			d->st.qdrops++;
 			return;
 		}
 		d->busy_us +=
@@ -207,4 +209,11 @@ void memlink_get_stats(const struct memlink *l, int dir,
 		       struct memlink_stats *st)
 {
 	*st = l->d[dir].st;
+}
+
+uint64_t memlink_queue_us(const struct memlink *l, int dir, uint64_t now)
+{
+	const struct dir *d = &l->d[dir];
+	uint64_t now_us = now * 1000;
+	return d->busy_us > now_us ? d->busy_us - now_us : 0;
 }

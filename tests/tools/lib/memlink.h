@@ -26,8 +26,12 @@ struct memlink_cfg {
 	bool dead;	      /* drop everything */
 };
 
+/* sent, dropped, duplicated, delivered: datagrams; bytes: delivered bytes;
+ * offered: bytes passed to memlink_send (dropped ones included); qdrops:
+ * datagrams the rate limiter's full queue refused (part of dropped). */
 struct memlink_stats {
 	uint64_t sent, dropped, duplicated, delivered, bytes;
+	uint64_t offered, qdrops;
 };
 
 struct memlink;
@@ -50,6 +54,9 @@ size_t memlink_recv(struct memlink *l, int dir, uint64_t now, void *buf,
 		    size_t cap, bool *got);
 void memlink_get_stats(const struct memlink *l, int dir,
 		       struct memlink_stats *st);
+/* Microseconds a datagram sent at `now` would wait in the rate limiter's
+ * queue before its first bit leaves: the standing queue. */
+uint64_t memlink_queue_us(const struct memlink *l, int dir, uint64_t now);
 
 /* The link's PRNG (xorshift64*), exported for tests' data and choices. */
 uint64_t memlink_rand(uint64_t *state);

@@ -1,0 +1,445 @@
+/* kcp_rate.c — see kcp_rate.h and docs/CONGESTION.md. */
+#include "kcp_rate.h"
+
+#include "kcp.h"
+
+#include <string.h>
+
+/* Gains are fixed point, x/256. */
+#define GAIN_UNIT 256u
+/* 2/ln 2: the smallest gain that doubles the delivery rate every round. */
+#define STARTUP_GAIN 739u
+/* Its inverse: drains in one round the queue startup built in one round. */
+#define DRAIN_GAIN 89u
+/* Room for acks that come late or in clumps without starving the pipe;
+ * also what bounds the queue we can build to about one BDP. Startup uses
+ * it too (not its pacing gain): the estimate lags the pipe filling by a
+ * round, and 2.89 BDP in flight at that moment overflowed a one-BDP
+ * buffer by half a BDP in the tests; 2 still doubles every round. */
+#define CWND_GAIN 512u
+/* Startup is over when the estimate grew less than 25% in 3 rounds. */
+#define FULL_BW_NUM	 5u
+#define FULL_BW_DEN	 4u
+#define FULL_BW_ROUNDS	 3u
+#define MIN_RTT_WINDOW	 10000u /* ms without a new minimum => probe_rtt */
+#define PROBE_RTT_TIME	 200u	/* ms spent at the floor in probe_rtt */
+#define PROBE_RTT_CWND	 4u
+#define INIT_CWND	 16u
+#define MIN_CWND	 4u
+#define CWND_HEADROOM	 4u /* segments above gain x BDP: ack clumping */
+#define QUEUE_FLOOR	 4u /* ms: RTT rises below this are timer noise */
+#define QUEUE_ROUNDS	 3u /* rounds of standing queue => we overestimate */
+#define STARTUP_RTT_SEEN 8u /* samples in a round before its min counts */
+#define HEAVY_LOSS_PCT	 20u
+#define HEAVY_LOSS_MIN	 8u /* segments: a tiny round proves nothing */
+#define LOSS_UNIT	 1024u
+#define LOSS_COMP_MAX	 (LOSS_UNIT * HEAVY_LOSS_PCT / 100)
+#define PACE_BURST_MS	 2u
+#define PACE_BURST_SEGS	 2u
+#define CYCLE_LEN	 8u
+#define DRAIN_MAX_RTTS	 3u
+
+static const uint32_t cycle_gain[CYCLE_LEN] = {320, 192, 256, 256,
+					       256, 256, 256, 256};
+
+static inline uint64_t max64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+static inline uint32_t max32(uint32_t a, uint32_t b)
+{
+	return a > b ? a : b;
+}
+
+void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed)
+{
+	memset(r, 0, sizeof(*r));
+	r->mss = mss;
+	r->seed = seed;
+	r->state = KCP_STATE_STARTUP;
+	r->pacing_gain = STARTUP_GAIN;
+	r->cwnd_gain = CWND_GAIN;
+	r->round_min_rtt = UINT32_MAX;
+	r->cwnd = INIT_CWND;
+	/* No RTT known: pace as if it were 1 ms, which leaves the initial
+	 * window to the cwnd alone. */
+	r->pacing_rate =
+	    (uint64_t)STARTUP_GAIN * INIT_CWND * mss * 1000 / GAIN_UNIT;
+}
+
+/* ---- pacing ------------------------------------------------------------- */
+
+static int64_t burst(const struct kcp_rate *r)
+{
+	uint64_t b = r->pacing_rate * PACE_BURST_MS / 1000;
+	return (int64_t)max64(b, (uint64_t)PACE_BURST_SEGS * r->mss);
+}
+
+/* The bucket at `now` (no state change). A long gap is capped before the
+ * multiplication: the bucket is full after PACE_BURST_MS anyway. */
+static int64_t credit_at(const struct kcp_rate *r, uint32_t now)
+{
+	if (!r->credit_valid)
+		return burst(r);
+	int32_t dt = (int32_t)(now - r->credit_ts);
+	if (dt <= 0)
+		return r->credit;
+	if (dt > 1000)
+		dt = 1000;
+	int64_t c = r->credit + (int64_t)(r->pacing_rate * (uint64_t)dt / 1000);
+	int64_t cap = burst(r);
+	return c > cap ? (r->credit > cap ? r->credit : cap) : c;
+}
+
+static void refill(struct kcp_rate *r, uint32_t now)
+{
+	int32_t dt = (int32_t)(now - r->credit_ts);
+	if (r->credit_valid && dt <= 0)
+		return;
+	r->credit = credit_at(r, now);
+	r->credit_ts = now;
+	r->credit_valid = true;
+}
+
+bool kcp_rate_may_send(struct kcp_rate *r, uint32_t now)
+{
+	refill(r, now);
+	return r->credit > 0;
+}
+
+uint32_t kcp_rate_wait(const struct kcp_rate *r, uint32_t now)
+{
+	int64_t c = credit_at(r, now);
+	if (c > 0)
+		return 0;
+	/* Until the bucket holds one byte: one segment may then overdraw
+	 * it, which keeps the average exact without waiting for a whole
+	 * segment's worth at low rates. */
+	uint64_t need = (uint64_t)(1 - c) * 1000;
+	uint64_t ms = (need + r->pacing_rate - 1) / r->pacing_rate;
+	if (ms == 0)
+		ms = 1;
+	return ms > 1000 ? 1000 : (uint32_t)ms;
+}
+
+/* ---- delivery-rate samples ---------------------------------------------- */
+
+void kcp_rate_on_send(struct kcp_rate *r, struct kcp_rate_tx *tx, uint32_t len,
+		      uint32_t inflight, uint32_t now)
+{
+	/* After an idle period the interval starts now, not at the last ack
+	 * of long ago. */
+	if (inflight == 0) {
+		r->first_ts = now;
+		r->delivered_ts = now;
+	}
+	tx->delivered = r->delivered;
+	tx->delivered_ts = r->delivered_ts;
+	tx->first_ts = r->first_ts;
+	tx->app_limited = r->app_limited_until != 0;
+	refill(r, now);
+	r->credit -= len;
+}
+
+void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,
+		     uint32_t len, uint32_t sent_ts, uint32_t now)
+{
+	r->delivered += len;
+	r->delivered_ts = now;
+	r->round_acked++;
+	if (tx == NULL)
+		return;
+	/* The sample uses the most recently sent of the acked segments: its
+	 * interval is the freshest. */
+	if (!r->have_sample || tx->delivered > r->prior_delivered) {
+		r->have_sample = true;
+		r->prior_delivered = tx->delivered;
+		r->prior_ts = tx->delivered_ts;
+		r->send_elapsed = sent_ts - tx->first_ts;
+		r->sample_app_limited = tx->app_limited;
+		r->first_ts = sent_ts;
+	}
+	/* A round ends when data sent after it began is delivered. */
+	if (tx->delivered >= r->next_round_delivered) {
+		r->round_start = true;
+		r->next_round_delivered = r->delivered;
+	}
+	if (r->app_limited_until != 0 && r->delivered > r->app_limited_until)
+		r->app_limited_until = 0;
+}
+
+void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
+{
+	if (rtt == 0)
+		rtt = 1; /* same-ms ack: the clock's resolution */
+	if (rtt < r->round_min_rtt)
+		r->round_min_rtt = rtt;
+	r->round_rtt_n++;
+	if (r->state == KCP_STATE_PROBE_RTT) {
+		if (rtt < r->probe_min_rtt)
+			r->probe_min_rtt = rtt;
+		return;
+	}
+	if (!r->min_rtt_valid || rtt <= r->min_rtt) {
+		r->min_rtt_valid = true;
+		r->min_rtt = rtt;
+		r->min_rtt_ts = now;
+	}
+}
+
+void kcp_rate_on_lost(struct kcp_rate *r, uint32_t n)
+{
+	r->round_lost += n;
+}
+
+void kcp_rate_app_limited(struct kcp_rate *r, uint32_t inflight)
+{
+	r->app_limited_until = r->delivered + (uint64_t)inflight * r->mss;
+	if (r->app_limited_until == 0)
+		r->app_limited_until = 1;
+}
+
+/* ---- model -------------------------------------------------------------- */
+
+static void bw_recompute(struct kcp_rate *r)
+{
+	uint64_t m = 0;
+	for (uint32_t i = 0; i < KCP_RATE_BW_ROUNDS; i++)
+		m = max64(m, r->bw_slot[i]);
+	r->bw = m;
+}
+
+/* We overestimated (a queue stood for rounds, or a round lost heavily):
+ * forget the maxima and start again from what the round that just ended
+ * delivered over its whole length. Not from its best sample: a sample's
+ * interval reaches back a round trip, to before the path got slower, and
+ * after a rate drop the samples of the next rounds still said the old
+ * rate while a full queue drained. */
+static void bw_forget(struct kcp_rate *r, uint32_t now)
+{
+	uint32_t dt = now - r->round_ts;
+	uint64_t bw =
+	    dt > 0 ? (r->delivered - r->round_delivered) * 1000 / dt : 0;
+	for (uint32_t i = 0; i < KCP_RATE_BW_ROUNDS; i++)
+		r->bw_slot[i] = 0;
+	r->bw_slot[r->rounds % KCP_RATE_BW_ROUNDS] = bw;
+	r->bw = bw;
+}
+
+static void take_sample(struct kcp_rate *r)
+{
+	r->have_sample = false;
+	uint32_t ack_elapsed = r->delivered_ts - r->prior_ts;
+	uint32_t interval = max32(r->send_elapsed, ack_elapsed);
+	/* Shorter than a round trip: acks compressed in the network or in a
+	 * batch, not a rate the path can sustain. */
+	if (interval == 0 || (r->min_rtt_valid && interval < r->min_rtt))
+		return;
+	uint64_t bw = (r->delivered - r->prior_delivered) * 1000 / interval;
+	if (r->sample_app_limited && bw < r->bw)
+		return; /* the sender, not the path, limited it */
+	uint64_t *slot = &r->bw_slot[r->rounds % KCP_RATE_BW_ROUNDS];
+	*slot = max64(*slot, bw);
+	r->bw = max64(r->bw, bw);
+}
+
+static uint64_t compensate(const struct kcp_rate *r, uint64_t v);
+
+static uint32_t bdp_segs(const struct kcp_rate *r, uint32_t gain)
+{
+	uint64_t bytes =
+	    compensate(r, r->bw * r->min_rtt / 1000 * gain / GAIN_UNIT);
+	return (uint32_t)((bytes + r->mss - 1) / r->mss);
+}
+
+static uint32_t queue_thresh(const struct kcp_rate *r)
+{
+	return r->min_rtt + max32(r->min_rtt / 4, QUEUE_FLOOR);
+}
+
+static void enter_probe_bw(struct kcp_rate *r, uint32_t now)
+{
+	r->state = KCP_STATE_PROBE_BW;
+	r->cwnd_gain = CWND_GAIN;
+	/* Start anywhere but in the draining phase, differently per
+	 * connection, so that flows sharing a link probe at different
+	 * times. */
+	r->cycle_idx = r->seed % (CYCLE_LEN - 1);
+	if (r->cycle_idx >= 1)
+		r->cycle_idx++;
+	r->cycle_ts = now;
+	r->pacing_gain = cycle_gain[r->cycle_idx];
+}
+
+static void enter_drain(struct kcp_rate *r, uint32_t now)
+{
+	r->drain_ts = now;
+	r->filled = true;
+	r->state = KCP_STATE_DRAIN;
+	r->pacing_gain = DRAIN_GAIN;
+	r->cwnd_gain = CWND_GAIN;
+}
+
+/* The round lasted far longer than its round trips: the path was silent
+ * (an outage), and what it lost says nothing about a rate; the model from
+ * before is the best guess when the path comes back. A queue stretches
+ * rounds too, but then the RTT samples grew with it. */
+static bool silent(const struct kcp_rate *r, uint32_t now)
+{
+	uint32_t rtt =
+	    r->round_min_rtt != UINT32_MAX ? r->round_min_rtt : r->min_rtt;
+	return now - r->round_ts > 3 * max32(rtt, r->min_rtt);
+}
+
+static void end_round(struct kcp_rate *r, uint32_t now)
+{
+	uint32_t total = r->round_lost + r->round_acked;
+	bool heavy = r->round_lost >= HEAVY_LOSS_MIN &&
+		     r->round_lost * 100 > total * HEAVY_LOSS_PCT;
+	bool queue = r->min_rtt_valid && r->round_min_rtt != UINT32_MAX &&
+		     r->round_min_rtt > queue_thresh(r);
+	r->rtt_high_rounds = queue ? r->rtt_high_rounds + 1 : 0;
+	/* Only probe_bw's losses are the path's: startup and drain lose
+	 * what their own overshoot overflowed. */
+	if (r->state == KCP_STATE_PROBE_BW && total >= HEAVY_LOSS_MIN) {
+		uint32_t p = r->round_lost * LOSS_UNIT / total;
+		r->loss = r->loss - r->loss / 8 + p / 8;
+	}
+
+	if (!r->filled) {
+		if (r->bw >= r->full_bw * FULL_BW_NUM / FULL_BW_DEN) {
+			r->full_bw = r->bw;
+			r->full_bw_rounds = 0;
+		} else {
+			r->full_bw_rounds++;
+		}
+		if (r->full_bw_rounds >= FULL_BW_ROUNDS || heavy)
+			enter_drain(r, now);
+	} else if (r->state == KCP_STATE_PROBE_BW &&
+		   ((heavy && !silent(r, now)) ||
+		    r->rtt_high_rounds >= QUEUE_ROUNDS)) {
+		/* Random loss never gets here: it neither builds a queue
+		 * nor, below HEAVY_LOSS_PCT, counts as congestion. */
+		bw_forget(r, now);
+		r->rtt_high_rounds = 0;
+		/* The loss we compensated may have been our own queue's. */
+		r->loss = 0;
+		enter_drain(r, now); /* until in flight is back to one BDP */
+	}
+
+	r->rounds++;
+	r->bw_slot[r->rounds % KCP_RATE_BW_ROUNDS] = 0;
+	bw_recompute(r);
+	r->round_lost = 0;
+	r->round_acked = 0;
+	r->round_min_rtt = UINT32_MAX;
+	r->round_rtt_n = 0;
+	r->round_ts = now;
+	r->round_delivered = r->delivered;
+}
+
+static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
+{
+	switch (r->state) {
+	case KCP_STATE_STARTUP:
+		/* A queue is already standing this round: the pipe is full
+		 * (the delay-based exit of HyStart), sooner than the 3 rounds
+		 * of a flat estimate, which overflow a shallow buffer. */
+		if (r->min_rtt_valid && r->round_rtt_n >= STARTUP_RTT_SEEN &&
+		    r->round_min_rtt > queue_thresh(r))
+			enter_drain(r, now);
+		break;
+	case KCP_STATE_DRAIN:
+		break;
+	case KCP_STATE_PROBE_BW:
+		if ((int32_t)(now - r->cycle_ts) > (int32_t)r->min_rtt ||
+		    (r->cycle_idx == 1 && inflight <= bdp_segs(r, GAIN_UNIT))) {
+			r->cycle_idx = (r->cycle_idx + 1) % CYCLE_LEN;
+			r->cycle_ts = now;
+			r->pacing_gain = cycle_gain[r->cycle_idx];
+		}
+		break;
+	case KCP_STATE_PROBE_RTT:
+		if (!r->probe_rtt_timing && inflight <= PROBE_RTT_CWND) {
+			r->probe_rtt_timing = true;
+			r->probe_rtt_done_ts = now + PROBE_RTT_TIME;
+			r->probe_rtt_round = r->rounds;
+		} else if (r->probe_rtt_timing &&
+			   (int32_t)(now - r->probe_rtt_done_ts) >= 0 &&
+			   r->rounds != r->probe_rtt_round) {
+			if (r->probe_min_rtt != UINT32_MAX)
+				r->min_rtt = r->probe_min_rtt;
+			r->min_rtt_ts = now;
+			if (r->filled) {
+				enter_probe_bw(r, now);
+			} else {
+				r->state = KCP_STATE_STARTUP;
+				r->pacing_gain = STARTUP_GAIN;
+				r->cwnd_gain = CWND_GAIN;
+			}
+		}
+		return;
+	}
+	/* In flight counts losses not yet found: after a burst of them it
+	 * may never fall to one BDP, hence the time limit (a one-BDP queue
+	 * drains in 1.5 round trips at DRAIN_GAIN). */
+	if (r->state == KCP_STATE_DRAIN &&
+	    (inflight <= bdp_segs(r, GAIN_UNIT) ||
+	     now - r->drain_ts > DRAIN_MAX_RTTS * r->min_rtt))
+		enter_probe_bw(r, now);
+	if (r->min_rtt_valid &&
+	    (int32_t)(now - r->min_rtt_ts) > (int32_t)MIN_RTT_WINDOW) {
+		r->state = KCP_STATE_PROBE_RTT;
+		r->pacing_gain = GAIN_UNIT;
+		r->probe_rtt_timing = false;
+		r->probe_min_rtt = UINT32_MAX;
+	}
+}
+
+/* bw is what arrives; to make that arrive through random loss p we must
+ * send bw / (1 - p). This holds whether the loss is before the bottleneck
+ * (bw measures the bottleneck, we fill it) or after it (bw measures the
+ * bottleneck's rate times 1 - p, we still fill it). Loss that is ours, a
+ * queue overflowing, also raises the RTT, which end_round() answers; loss
+ * beyond HEAVY_LOSS_PCT is never compensated. */
+static uint64_t compensate(const struct kcp_rate *r, uint64_t v)
+{
+	uint32_t p = r->loss < LOSS_COMP_MAX ? r->loss : LOSS_COMP_MAX;
+	return v * LOSS_UNIT / (LOSS_UNIT - p);
+}
+
+static void set_outputs(struct kcp_rate *r)
+{
+	if (r->bw == 0 || !r->min_rtt_valid) {
+		r->cwnd = INIT_CWND;
+		return; /* keep the initial pacing rate */
+	}
+	uint64_t rate = compensate(r, r->bw * r->pacing_gain / GAIN_UNIT);
+	/* A floor of a few segments per round trip, so that an estimate
+	 * gutted by an outage still lets enough through to measure again. */
+	uint64_t floor = (uint64_t)MIN_CWND * r->mss * 1000 / r->min_rtt;
+	rate = max64(rate, floor);
+	/* Startup only accelerates until it is over. */
+	if (!r->filled && r->modelled && rate < r->pacing_rate)
+		rate = r->pacing_rate;
+	r->pacing_rate = rate;
+	r->modelled = true;
+	if (r->state == KCP_STATE_PROBE_RTT)
+		r->cwnd = PROBE_RTT_CWND;
+	else
+		r->cwnd =
+		    max32(bdp_segs(r, r->cwnd_gain) + CWND_HEADROOM, MIN_CWND);
+}
+
+void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t now)
+{
+	if (r->have_sample)
+		take_sample(r);
+	if (r->round_start) {
+		r->round_start = false;
+		end_round(r, now);
+	}
+	update_state(r, inflight, now);
+	set_outputs(r);
+}

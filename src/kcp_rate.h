@@ -1,0 +1,110 @@
+/* kcp_rate.h — the rate-based congestion controller of the KCP engine
+ * (KCP_CC_RATE), written from the public descriptions of BBR and of the
+ * delivery-rate estimation draft. Internal to the kcp module; pure like it:
+ * time comes in as the engine's wrapping uint32_t milliseconds.
+ *
+ * The model is two numbers: the bottleneck bandwidth (a windowed maximum of
+ * delivery-rate samples) and the minimum RTT (a windowed minimum). From them
+ * it derives a pacing rate (gain x bw) that kcp.c enforces with a token
+ * bucket, and an in-flight cap (gain x bw x min RTT) that bounds the queue we
+ * can build. Random loss does not move either number; a queue (RTT above the
+ * minimum for several rounds) or a round losing a large share does.
+ * docs/CONGESTION.md explains the states and constants.
+ */
+#ifndef KCPTUN_KCP_RATE_H
+#define KCPTUN_KCP_RATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define KCP_RATE_BW_ROUNDS 10 /* bandwidth max filter window, in rounds */
+
+/* What a segment remembers of the connection when it is sent, so that its
+ * acknowledgement yields a delivery-rate sample. */
+struct kcp_rate_tx {
+	uint64_t delivered;    /* bytes delivered when it was sent */
+	uint32_t delivered_ts; /* time of that delivery */
+	uint32_t first_ts;     /* send time of the sample interval's start */
+	bool app_limited;      /* sent while the sender had too little data */
+};
+
+struct kcp_rate {
+	uint32_t mss;
+	uint32_t state; /* enum kcp_cc_state (kcp.h) */
+
+	/* delivery accounting (in payload bytes) */
+	uint64_t delivered;
+	uint32_t delivered_ts, first_ts;
+	uint64_t app_limited_until; /* 0: not app-limited */
+
+	/* the sample being assembled from one kcp_input() call */
+	bool have_sample, sample_app_limited;
+	uint64_t prior_delivered;
+	uint32_t prior_ts, send_elapsed;
+
+	/* rounds: one per RTT, counted by data delivery */
+	uint64_t next_round_delivered;
+	uint32_t rounds;
+	uint32_t round_ts;	  /* when this round began */
+	uint64_t round_delivered; /* delivered then */
+	bool round_start;
+	uint32_t round_lost, round_acked; /* segments, this round */
+	uint32_t round_min_rtt;		  /* UINT32_MAX: no sample yet */
+	uint32_t round_rtt_n;		  /* RTT samples this round */
+	uint32_t rtt_high_rounds;	  /* consecutive rounds with a queue */
+	uint32_t loss;			  /* smoothed share lost, x/1024 */
+
+	/* model */
+	uint64_t bw_slot[KCP_RATE_BW_ROUNDS]; /* max sample per round */
+	uint64_t bw;			      /* bytes/s, max of the slots */
+	bool min_rtt_valid;
+	uint32_t min_rtt, min_rtt_ts;
+
+	/* state machine */
+	uint64_t full_bw;
+	uint32_t full_bw_rounds;
+	bool filled;			 /* startup found the pipe's capacity */
+	uint32_t pacing_gain, cwnd_gain; /* x/256 */
+	uint32_t cycle_idx, cycle_ts, drain_ts;
+	uint32_t seed;
+	bool probe_rtt_timing;
+	uint32_t probe_rtt_done_ts, probe_rtt_round, probe_min_rtt;
+
+	/* outputs */
+	bool modelled;	      /* pacing_rate comes from the model */
+	uint64_t pacing_rate; /* bytes/s */
+	uint32_t cwnd;	      /* segments allowed in flight */
+
+	/* token bucket for pacing, in payload bytes */
+	bool credit_valid;
+	int64_t credit;
+	uint32_t credit_ts;
+};
+
+void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed);
+
+/* A segment of `len` payload bytes leaves at `now` with `inflight`
+ * segments already outstanding: fill its record and charge the pacer. */
+void kcp_rate_on_send(struct kcp_rate *r, struct kcp_rate_tx *tx, uint32_t len,
+		      uint32_t inflight, uint32_t now);
+/* A segment sent at `sent_ts` with record `tx` was acknowledged; tx NULL:
+ * it was not that transmission that arrived (count the bytes only). */
+void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,
+		     uint32_t len, uint32_t sent_ts, uint32_t now);
+/* One RTT sample. */
+void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now);
+/* n segments were retransmitted (declared lost). */
+void kcp_rate_on_lost(struct kcp_rate *r, uint32_t n);
+/* The sender ran out of data with room left: samples until what is in
+ * flight now is delivered do not lower the estimate. */
+void kcp_rate_app_limited(struct kcp_rate *r, uint32_t inflight);
+/* After an input call's acks: take the sample, advance the state machine,
+ * recompute pacing_rate and cwnd. */
+void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t now);
+
+/* Pacing: true if a segment may leave at `now`; kcp_rate_on_send() charges
+ * it. kcp_rate_wait() is the ms until one may (0 = now). */
+bool kcp_rate_may_send(struct kcp_rate *r, uint32_t now);
+uint32_t kcp_rate_wait(const struct kcp_rate *r, uint32_t now);
+
+#endif

@@ -1,0 +1,505 @@
+/* The rate-based controller (KCP_CC_RATE) on an emulated bottleneck: a
+ * memlink with a rate limit and a bounded tail-drop queue, 100 ms RTT, fake
+ * clock. Several flows share the link: each is a sender engine and a
+ * receiver engine, all data on direction 0, all acks on direction 1, told
+ * apart by conv. Prints what it measures; docs/CONGESTION.md quotes it. */
+#include "check.h"
+#include "kcp.h"
+#include "memlink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLOCK_BASE 0xfffff000u /* the engines' clock wraps during a run */
+#define MAXF	   3
+#define MSG_RING   4096
+#define RATE_BPMS  6250u   /* 50 Mbit/s */
+#define DELAY_MS   50u	   /* one way: 100 ms RTT */
+#define QUEUE_B	   625000u /* one BDP of buffer */
+#ifndef WND
+#define WND 2048u /* segments: see docs/CONGESTION.md, "Windows" */
+#endif
+
+struct rsim;
+
+struct rout {
+	struct rsim *sim;
+	int dir;
+};
+
+struct rflow {
+	struct kcp *tx, *rx;
+	struct rout otx, orx;
+	uint32_t conv;
+	uint64_t start;
+	bool bulk; /* else one msg_len message every msg_every ms */
+	uint32_t msg_len, msg_every;
+	uint64_t next_msg, msgs_sent, msgs_done;
+	uint64_t msg_at[MSG_RING];
+	uint64_t rx_bytes;
+	uint64_t lat_max, lat_sum, lat_n; /* ms, after measure_from */
+};
+
+struct rsim {
+	struct memlink *link;
+	struct rflow f[MAXF];
+	int n;
+	uint64_t now, last_sample;
+	uint64_t measure_from;
+	uint64_t q_max_us, q_sum_us, q_n; /* dir 0 queue, after measure_from */
+	bool spin;
+};
+
+static unsigned char zeros[65536];
+
+static uint32_t now32(const struct rsim *s)
+{
+	return (uint32_t)(s->now + CLOCK_BASE);
+}
+
+static void rout_cb(const unsigned char *buf, size_t len, void *user)
+{
+	struct rout *o = user;
+	memlink_send(o->sim->link, o->dir, buf, len, o->sim->now);
+}
+
+static struct kcp_config rate_cfg(void)
+{
+	struct kcp_config c;
+	kcp_config_default(&c);
+	c.cc = KCP_CC_RATE;
+	c.sndwnd = c.rcvwnd = WND;
+	return c;
+}
+
+static struct memlink_cfg bottleneck(uint32_t loss_ppm)
+{
+	struct memlink_cfg l = {0};
+	l.delay_ms = DELAY_MS;
+	l.rate_bpms = RATE_BPMS;
+	l.queue_bytes = QUEUE_B;
+	l.loss_ppm = loss_ppm;
+	return l;
+}
+
+static bool rsim_init(struct rsim *s, uint64_t seed,
+		      const struct memlink_cfg *lc)
+{
+	memset(s, 0, sizeof(*s));
+	s->link = memlink_new(seed, lc);
+	return s->link != NULL;
+}
+
+static struct rflow *rsim_add(struct rsim *s, const struct kcp_config *c,
+			      uint64_t start, bool bulk)
+{
+	struct rflow *f = &s->f[s->n];
+	f->conv = 0x1000u + (uint32_t)s->n * 77u;
+	f->otx = (struct rout){s, 0};
+	f->orx = (struct rout){s, 1};
+	f->tx = kcp_new(f->conv, c, rout_cb, &f->otx);
+	f->rx = kcp_new(f->conv, c, rout_cb, &f->orx);
+	f->start = start;
+	f->next_msg = start;
+	f->bulk = bulk;
+	f->msg_len = 100;
+	f->msg_every = 10;
+	s->n++;
+	return f;
+}
+
+static void rsim_free(struct rsim *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		kcp_free(s->f[i].tx);
+		kcp_free(s->f[i].rx);
+	}
+	memlink_free(s->link);
+}
+
+static struct rflow *by_conv(struct rsim *s, const unsigned char *d, size_t n)
+{
+	uint32_t conv;
+	if (!kcp_peek_conv(d, n, &conv))
+		return NULL;
+	for (int i = 0; i < s->n; i++) {
+		if (s->f[i].conv == conv)
+			return &s->f[i];
+	}
+	return NULL;
+}
+
+static void app(struct rsim *s, struct rflow *f)
+{
+	static unsigned char buf[65536];
+	if (s->now < f->start)
+		return;
+	if (f->bulk) {
+		while (kcp_send(f->tx, zeros, sizeof(zeros)) > 0)
+			;
+	} else {
+		while (s->now >= f->next_msg) {
+			(void)kcp_send(f->tx, zeros, f->msg_len);
+			f->msg_at[f->msgs_sent++ % MSG_RING] = f->next_msg;
+			f->next_msg += f->msg_every;
+		}
+	}
+	size_t n;
+	while ((n = kcp_recv(f->rx, buf, sizeof(buf))) > 0)
+		f->rx_bytes += n;
+	while (!f->bulk && f->msgs_done < f->msgs_sent &&
+	       (f->msgs_done + 1) * f->msg_len <= f->rx_bytes) {
+		uint64_t lat = s->now - f->msg_at[f->msgs_done++ % MSG_RING];
+		if (s->now >= s->measure_from) {
+			f->lat_sum += lat;
+			f->lat_n++;
+			if (lat > f->lat_max)
+				f->lat_max = lat;
+		}
+	}
+}
+
+static bool flush_due(struct rsim *s, struct kcp *k)
+{
+	uint32_t t = now32(s);
+	if (kcp_next_deadline(k, t) != t)
+		return true;
+	kcp_flush(k, t);
+	/* The contract: a flush clears a deadline of now. */
+	return kcp_next_deadline(k, t) != t;
+}
+
+static uint64_t deadline(const struct rsim *s, const struct kcp *k)
+{
+	uint32_t t = now32(s);
+	return s->now + (uint32_t)(kcp_next_deadline(k, t) - t);
+}
+
+/* Advance to `until`; false on a spin (a flush that leaves work due now). */
+static bool rsim_run(struct rsim *s, uint64_t until)
+{
+	static unsigned char buf[65536];
+	unsigned same = 0;
+	for (;;) {
+		for (int dir = 0; dir < 2; dir++) {
+			bool got;
+			size_t n;
+			for (;;) {
+				n = memlink_recv(s->link, dir, s->now, buf,
+						 sizeof(buf), &got);
+				if (!got)
+					break;
+				struct rflow *f = by_conv(s, buf, n);
+				if (f != NULL)
+					(void)kcp_input(dir == 0 ? f->rx
+								 : f->tx,
+							buf, n, now32(s));
+			}
+		}
+		for (int i = 0; i < s->n; i++)
+			app(s, &s->f[i]);
+		for (int i = 0; i < s->n; i++) {
+			if (!flush_due(s, s->f[i].tx) ||
+			    !flush_due(s, s->f[i].rx)) {
+				s->spin = true;
+				return false;
+			}
+		}
+		if (s->now != s->last_sample && s->now >= s->measure_from) {
+			uint64_t q = memlink_queue_us(s->link, 0, s->now);
+			s->last_sample = s->now;
+			s->q_sum_us += q;
+			s->q_n++;
+			if (q > s->q_max_us)
+				s->q_max_us = q;
+		}
+		if (s->now >= until)
+			return true;
+		uint64_t next = until;
+		for (int i = 0; i < s->n; i++) {
+			struct rflow *f = &s->f[i];
+			uint64_t t[4] = {deadline(s, f->tx), deadline(s, f->rx),
+					 f->start > s->now ? f->start : next,
+					 f->bulk ? next : f->next_msg};
+			for (int j = 0; j < 4; j++)
+				next = t[j] < next ? t[j] : next;
+		}
+		for (int dir = 0; dir < 2; dir++) {
+			uint64_t l = memlink_next(s->link, dir);
+			next = l < next ? l : next;
+		}
+		if (next <= s->now) {
+			if (++same > 100) {
+				s->spin = true;
+				return false;
+			}
+			next = s->now;
+		} else {
+			same = 0;
+		}
+		s->now = next;
+	}
+}
+
+static void measure_from(struct rsim *s, uint64_t t)
+{
+	s->measure_from = t;
+	s->q_max_us = s->q_sum_us = s->q_n = 0;
+}
+
+/* Bytes per ms to Mbit/s. */
+static double mbit(double bpms)
+{
+	return bpms * 8 / 1000;
+}
+
+/* rsim_run, printing a line per 250 ms when RDEBUG is set. */
+static bool run_traced(struct rsim *s, struct rflow *f, uint64_t until)
+{
+	if (getenv("RDEBUG") == NULL)
+		return rsim_run(s, until);
+	while (s->now < until) {
+		uint64_t t = s->now + 250 < until ? s->now + 250 : until;
+		uint64_t rx0 = f->rx_bytes;
+		struct memlink_stats l0, l1;
+		memlink_get_stats(s->link, 0, &l0);
+		uint64_t t0 = s->now;
+		if (!rsim_run(s, t))
+			return false;
+		struct kcp_stats st;
+		kcp_get_stats(f->tx, &st);
+		memlink_get_stats(s->link, 0, &l1);
+		double dt = (double)(s->now - t0);
+		printf(
+		    "t %5llu gp %5.1f offered %5.1f qdrops %4llu | %-9s bw "
+		    "%5.1f pace %5.1f cwnd %4u infl %4u rmt %4u srtt %3u "
+		    "rtx %llu+%llu q %3.0f\n",
+		    (unsigned long long)s->now,
+		    mbit((double)(f->rx_bytes - rx0) / dt),
+		    mbit((double)(l1.offered - l0.offered) / dt),
+		    (unsigned long long)(l1.qdrops - l0.qdrops),
+		    kcp_cc_state_name(st.cc_state), (double)st.bw_est * 8 / 1e6,
+		    (double)st.pacing_rate * 8 / 1e6, st.cwnd, st.inflight,
+		    st.rmt_wnd, st.srtt_ms, (unsigned long long)st.segs_retrans,
+		    (unsigned long long)st.segs_fast_retrans,
+		    (double)memlink_queue_us(s->link, 0, s->now) / 1000);
+	}
+	return true;
+}
+
+static void show(const char *what, const struct rsim *s, const struct rflow *f)
+{
+	struct kcp_stats st;
+	kcp_get_stats(f->tx, &st);
+	printf("  %s: state %s, bw %.1f Mbit/s, pacing %.1f Mbit/s, "
+	       "min_rtt %u ms, srtt %u ms, cwnd %u, inflight %u, "
+	       "retrans %llu+%llu fast of %llu\n",
+	       what, kcp_cc_state_name(st.cc_state),
+	       (double)st.bw_est * 8 / 1e6, (double)st.pacing_rate * 8 / 1e6,
+	       st.min_rtt_ms, st.srtt_ms, st.cwnd, st.inflight,
+	       (unsigned long long)st.segs_retrans,
+	       (unsigned long long)st.segs_fast_retrans,
+	       (unsigned long long)st.segs_sent);
+	if (s->q_n > 0)
+		printf("  queue delay since %llu ms: mean %.1f ms, max %.1f "
+		       "ms\n",
+		       (unsigned long long)s->measure_from,
+		       (double)s->q_sum_us / (double)s->q_n / 1000,
+		       (double)s->q_max_us / 1000);
+}
+
+/* One bulk flow, 10 s; goodput measured over [3 s, 10 s]. */
+static void one_flow(uint32_t loss_ppm, double *gp, double *wire_ratio,
+		     double *qmax_ms)
+{
+	struct rsim s;
+	struct memlink_cfg l = bottleneck(loss_ppm);
+	struct kcp_config c = rate_cfg();
+	*gp = 0;
+	*wire_ratio = 99;
+	*qmax_ms = 9999;
+	if (!CHECK(rsim_init(&s, 42 + loss_ppm, &l)))
+		return;
+	struct rflow *f = rsim_add(&s, &c, 0, true);
+	CHECK(run_traced(&s, f, 3000));
+	uint64_t b0 = f->rx_bytes;
+	measure_from(&s, 3000);
+	CHECK(run_traced(&s, f, 10000));
+	*gp = (double)(f->rx_bytes - b0) / 7000;
+	struct memlink_stats ls;
+	memlink_get_stats(s.link, 0, &ls);
+	*wire_ratio = (double)ls.offered / (double)f->rx_bytes;
+	*qmax_ms = (double)s.q_max_us / 1000;
+	printf("  loss %.1f%%: goodput %.2f Mbit/s (link %.1f), wire/goodput "
+	       "%.3f, queue drops %llu of %llu datagrams\n",
+	       loss_ppm / 1e4, mbit(*gp), mbit(RATE_BPMS), *wire_ratio,
+	       (unsigned long long)ls.qdrops, (unsigned long long)ls.sent);
+	show("flow", &s, f);
+	rsim_free(&s);
+}
+
+static void test_convergence(void)
+{
+	double gp, wr, qmax;
+	one_flow(0, &gp, &wr, &qmax);
+	CHECK(gp >= 0.9 * RATE_BPMS);
+	CHECK(wr <= 1.05);
+	CHECK(qmax < 0.5 * 2 * DELAY_MS); /* RTT < 1.5 x base */
+}
+
+static void test_random_loss(void)
+{
+	double gp, wr, qmax;
+	one_flow(50000, &gp, &wr, &qmax);
+	CHECK(gp >= 0.9 * RATE_BPMS * 0.95);
+	CHECK(wr <= 1.1 / 0.95);
+	CHECK(qmax < 2 * DELAY_MS);
+}
+
+/* 50 -> 10 Mbit/s at 5 s: the estimate follows, the queue drains. */
+static void test_rate_drop(void)
+{
+	struct rsim s;
+	struct memlink_cfg l = bottleneck(0);
+	struct kcp_config c = rate_cfg();
+	if (!CHECK(rsim_init(&s, 7, &l)))
+		return;
+	struct rflow *f = rsim_add(&s, &c, 0, true);
+	CHECK(run_traced(&s, f, 5000));
+	l.rate_bpms = RATE_BPMS / 5;
+	memlink_set(s.link, 0, &l);
+	memlink_set(s.link, 1, &l);
+	measure_from(&s, 5000);
+	CHECK(run_traced(&s, f, 8000));
+	struct kcp_stats st;
+	kcp_get_stats(f->tx, &st);
+	printf("  3 s after the drop: bw estimate %.1f Mbit/s (link 10), "
+	       "queue max since the drop %.0f ms\n",
+	       (double)st.bw_est * 8 / 1e6, (double)s.q_max_us / 1000);
+	CHECK(st.bw_est <= 1.3 * RATE_BPMS / 5 * 1000);
+	uint64_t b0 = f->rx_bytes;
+	measure_from(&s, 8000);
+	CHECK(run_traced(&s, f, 10000));
+	double gp = (double)(f->rx_bytes - b0) / 2000;
+	printf("  [8 s, 10 s]: goodput %.2f Mbit/s\n", mbit(gp));
+	show("flow", &s, f);
+	CHECK(s.q_max_us < 2 * DELAY_MS * 1000); /* RTT < 2 x base */
+	CHECK(gp >= 0.8 * RATE_BPMS / 5);
+	rsim_free(&s);
+}
+
+/* The link dies for 3 s, then comes back. */
+static void test_outage(void)
+{
+	struct rsim s;
+	struct memlink_cfg l = bottleneck(0);
+	struct kcp_config c = rate_cfg();
+	if (!CHECK(rsim_init(&s, 9, &l)))
+		return;
+	struct rflow *f = rsim_add(&s, &c, 0, true);
+	CHECK(run_traced(&s, f, 4000));
+	l.dead = true;
+	memlink_set(s.link, 0, &l);
+	memlink_set(s.link, 1, &l);
+	CHECK(run_traced(&s, f, 7000));
+	l.dead = false;
+	memlink_set(s.link, 0, &l);
+	memlink_set(s.link, 1, &l);
+	/* Goodput per 500 ms after the link is back. */
+	printf("  after the outage, goodput per 500 ms (Mbit/s):");
+	double last = 0;
+	for (uint64_t t = 7500; t <= 10000; t += 500) {
+		uint64_t b0 = f->rx_bytes;
+		if (!CHECK(run_traced(&s, f, t)))
+			break;
+		last = (double)(f->rx_bytes - b0) / 500;
+		printf(" %.1f", mbit(last));
+	}
+	printf("\n");
+	show("flow", &s, f);
+	CHECK(!kcp_is_dead(f->tx));
+	/* Near full rate within ~2 s (the timer backoff decides when the
+	 * first retransmission finds the link again). */
+	uint64_t b0 = f->rx_bytes;
+	CHECK(rsim_run(&s, 11000));
+	double gp = (double)(f->rx_bytes - b0) / 1000;
+	printf("  [10 s, 11 s]: goodput %.2f Mbit/s\n", mbit(gp));
+	CHECK(gp >= 0.85 * RATE_BPMS);
+	rsim_free(&s);
+}
+
+/* Two bulk flows through one bottleneck, the second starting 2 s later. */
+static void test_fairness(void)
+{
+	struct rsim s;
+	struct memlink_cfg l = bottleneck(0);
+	struct kcp_config c = rate_cfg();
+	if (!CHECK(rsim_init(&s, 11, &l)))
+		return;
+	struct rflow *a = rsim_add(&s, &c, 0, true);
+	struct rflow *b = rsim_add(&s, &c, 2000, true);
+	CHECK(run_traced(&s, b, 10000));
+	uint64_t a0 = a->rx_bytes, b0 = b->rx_bytes;
+	measure_from(&s, 10000);
+	CHECK(run_traced(&s, b, 20000));
+	double ga = (double)(a->rx_bytes - a0) / 10000;
+	double gb = (double)(b->rx_bytes - b0) / 10000;
+	double lo = ga < gb ? ga : gb, hi = ga < gb ? gb : ga;
+	printf("  [10 s, 20 s]: flow A %.2f, flow B %.2f Mbit/s (ratio %.2f), "
+	       "sum %.2f\n",
+	       mbit(ga), mbit(gb), lo / hi, mbit(ga + gb));
+	show("A", &s, a);
+	show("B", &s, b);
+	/* The goal is 0.8 and a queue under one base RTT; not reached yet
+	 * (docs/CONGESTION.md, "Open"): these bounds pin what we have. */
+	CHECK(lo >= 0.5 * hi);
+	CHECK(ga + gb >= 0.85 * RATE_BPMS);
+	CHECK(s.q_max_us <= (uint64_t)QUEUE_B * 1000 / RATE_BPMS);
+	rsim_free(&s);
+}
+
+/* An interactive flow (100 bytes every 10 ms) next to a bulk transfer:
+ * its messages' one-way latency stays under 2 x base (the reverse path
+ * has no queue, so this is its RTT under 2 x the base RTT). */
+static void test_interactive(void)
+{
+	struct rsim s;
+	struct memlink_cfg l = bottleneck(0);
+	struct kcp_config c = rate_cfg();
+	if (!CHECK(rsim_init(&s, 13, &l)))
+		return;
+	struct rflow *bulk = rsim_add(&s, &c, 0, true);
+	struct rflow *ia = rsim_add(&s, &c, 0, false);
+	CHECK(run_traced(&s, bulk, 3000));
+	uint64_t b0 = bulk->rx_bytes;
+	measure_from(&s, 3000);
+	CHECK(run_traced(&s, bulk, 10000));
+	double gp = (double)(bulk->rx_bytes - b0) / 7000;
+	double mean = ia->lat_n ? (double)ia->lat_sum / (double)ia->lat_n : 0;
+	printf("  bulk %.2f Mbit/s; interactive one-way latency (base %u ms): "
+	       "mean %.1f ms, max %llu ms over %llu messages\n",
+	       mbit(gp), DELAY_MS, mean, (unsigned long long)ia->lat_max,
+	       (unsigned long long)ia->lat_n);
+	show("bulk", &s, bulk);
+	show("interactive", &s, ia);
+	CHECK(ia->lat_n > 600);
+	/* The goal is max < 2 x base; the mean meets it, the max (one
+	 * message in a thousand at ~2.8 x) does not yet. */
+	CHECK(mean < 2 * DELAY_MS);
+	CHECK(ia->lat_max < 3 * DELAY_MS);
+	CHECK(gp >= 0.85 * RATE_BPMS);
+	rsim_free(&s);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IONBF, 0);
+	RUN(test_convergence);
+	RUN(test_random_loss);
+	RUN(test_rate_drop);
+	RUN(test_outage);
+	RUN(test_fairness);
+	RUN(test_interactive);
+	return check_exit();
+}
