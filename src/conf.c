@@ -97,6 +97,7 @@ static const struct conf_field conf_fields[] = {
     ROW_INT("kcp.interval", kcp.interval, 1, 1000, 10),
     ROW_INT("kcp.resend", kcp.resend, 0, 100, 2),
     ROW_INT("kcp.nc", kcp.nc, 0, 1, 0),
+    ROW_STR("kcp.cc", kcp.cc),
     ROW_INT("kcp.flush", kcp.flush, 0, 2, 2),
     ROW_BOOL("tcp.nodelay", tcp.nodelay, true),
     ROW_BOOL("tcp.keepalive", tcp.keepalive, false),
@@ -563,6 +564,26 @@ static bool conf_check_mode(struct config *c, char *err, size_t errlen)
 			 "udp_bind+connect (server)");
 }
 
+/* "kcp.cc" names the congestion controller; absent, "kcp.nc" decides. */
+static bool conf_check_cc(const struct config *c, char *err, size_t errlen)
+{
+	static const char *const names[] = {"rate", "classic", "none"};
+	if (c->kcp.cc == NULL) {
+		return true;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (strcmp(c->kcp.cc, names[i]) == 0) {
+			return true;
+		}
+	}
+	char shown[64];
+	return conf_fail(err, errlen,
+			 "\"kcp.cc\": \"%s\" is not a controller; use \"rate\", "
+			 "\"classic\" or \"none\"",
+			 conf_printable(shown, sizeof(shown), c->kcp.cc,
+					strlen(c->kcp.cc)));
+}
+
 static bool conf_check_crypto(struct config *c, char *err, size_t errlen)
 {
 	bool encrypted = false;
@@ -756,6 +777,7 @@ struct config *conf_parse(const char *text, size_t len, const char *name,
 	}
 	bool ok = conf_walk(&p, root, "") &&
 		  conf_check_mode(p.conf, err, errlen) &&
+		  conf_check_cc(p.conf, err, errlen) &&
 		  conf_check_crypto(p.conf, err, errlen);
 	conf_wipe_tree(root);
 	json_value_free(root);

@@ -30,6 +30,9 @@ struct config {
 	char *user;	/* drop privileges to this user, NULL = stay */
 	struct {
 		int mtu, sndwnd, rcvwnd, nodelay, interval, resend, nc, flush;
+		/* "rate", "classic" or "none"; NULL: nc picks classic or
+		 * none (the older switch). */
+		char *cc;
 	} kcp;
 	struct {
 		bool nodelay, keepalive, reuseport;

@@ -1136,6 +1136,20 @@ bool kcp_peek_opens(const unsigned char *data, size_t len)
 	return false;
 }
 
+bool kcp_peek_young(const unsigned char *data, size_t len, uint32_t sn_limit)
+{
+	size_t off = 0;
+	struct hdr h;
+	bool any = false;
+	while (off < len && hdr_decode(data + off, len - off, &h)) {
+		if (h.una != 0 || (h.cmd == KCP_CMD_PUSH && h.sn >= sn_limit))
+			return false;
+		any = true;
+		off += KCP_HEADER_SIZE + (size_t)h.len;
+	}
+	return any;
+}
+
 void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st)
 {
 	memset(st, 0, sizeof(*st));

@@ -160,6 +160,12 @@ bool kcp_peek_conv(const unsigned char *data, size_t len, uint32_t *conv);
 /* True if the datagram holds a well-formed PUSH with sn 0: the first data of a
  * conversation, which is what may open a new session on the server. */
 bool kcp_peek_opens(const unsigned char *data, size_t len);
+/* True if the datagram may come from a conversation whose opening segment
+ * is still on its way: the sender has received nothing yet (una 0) and
+ * every PUSH is below sn_limit (its first window). A receiver that does not
+ * know the conversation should then wait for the retransmitted opening
+ * rather than reset it. */
+bool kcp_peek_young(const unsigned char *data, size_t len, uint32_t sn_limit);
 
 /* cwnd: the congestion window (RATE: the in-flight cap), or with NONE the
  * effective send window;

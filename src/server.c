@@ -49,6 +49,7 @@ struct server {
 	ev_tstamp reset_window;
 	unsigned reset_count;
 	uint64_t drop_malformed, drop_unknown, drop_moved, drop_replayed_open;
+	uint64_t drop_early; /* segments of a new conversation before its dial */
 };
 
 /* ---- sockets ----------------------------------------------------------- */
@@ -244,6 +245,14 @@ static void deliver(void *ctx, const union sockaddr_any *from,
 		LOGV("[server %08x] opened by %s", conv,
 		     addr_format(from, a, sizeof(a)));
 	}
+	if (s == NULL && srv->conf->mode == MODE_SERVER &&
+	    kcp_peek_young(data, len, srv->kcfg.sndwnd)) {
+		/* Later segments of a new conversation overtook its lost
+		 * first datagram: a reset would kill a healthy connection;
+		 * the client resends the opening within an RTO. */
+		srv->drop_early++;
+		return;
+	}
 	if (s == NULL) {
 		srv->drop_unknown++;
 		if (reset_allowed(srv)) {
@@ -417,11 +426,12 @@ void server_log_stats(const struct server *srv)
 	     ", stale %" PRIu64 ", short %" PRIu64 ", truncated %" PRIu64
 	     ", malformed %" PRIu64 ", unknown session %" PRIu64
 	     ", send queue full %" PRIu64 ", replayed dial %" PRIu64
-	     ", wrong source %" PRIu64,
+	     ", wrong source %" PRIu64 ", before dial %" PRIu64,
 	     p->rx_datagrams, p->rx_bytes, p->tx_datagrams, p->tx_bytes,
 	     p->drop_badtag, p->drop_replay, p->drop_stale, p->drop_short,
 	     p->drop_truncated, srv->drop_malformed, srv->drop_unknown,
-	     p->drop_txfull, srv->drop_replayed_open, srv->drop_moved);
+	     p->drop_txfull, srv->drop_replayed_open, srv->drop_moved,
+	     srv->drop_early);
 }
 
 static bool setup_crypto(struct server *srv, char *err, size_t errlen)
@@ -510,6 +520,12 @@ struct server *server_new(struct ev_loop *loop, const struct config *conf,
 	srv->kcfg.interval = (uint32_t)conf->kcp.interval;
 	srv->kcfg.resend = (uint32_t)conf->kcp.resend;
 	srv->kcfg.nc = conf->kcp.nc != 0;
+	if (conf->kcp.cc != NULL) {
+		srv->kcfg.cc = strcmp(conf->kcp.cc, "rate") == 0 ? KCP_CC_RATE
+			       : strcmp(conf->kcp.cc, "classic") == 0
+				   ? KCP_CC_CLASSIC
+				   : KCP_CC_NONE;
+	}
 	srv->kcfg.dead_link = DEAD_LINK;
 
 	srv->env.loop = loop;

@@ -527,6 +527,27 @@ static void test_unknown_keys(void)
 	conf_free(c);
 }
 
+static void test_congestion_controller(void)
+{
+	struct config *c = parse("{" CLIENT "}");
+	CHECK(c != NULL && c->kcp.cc == NULL);
+	conf_free(c);
+	const char *names[] = {"rate", "classic", "none"};
+	for (size_t i = 0; i < 3; i++) {
+		char text[256];
+		snprintf(text, sizeof(text), "{" CLIENT ", \"kcp\": {\"cc\": \"%s\"}}",
+			 names[i]);
+		c = parse(text);
+		CHECK(c != NULL && strcmp(c->kcp.cc, names[i]) == 0);
+		conf_free(c);
+	}
+	CHECK(fails_with("{" CLIENT ", \"kcp\": {\"cc\": \"bbr\"}}",
+			 "\"kcp.cc\": \"bbr\" is not a controller",
+			 "\"rate\", \"classic\" or \"none\""));
+	CHECK(fails_with("{" CLIENT ", \"kcp\": {\"cc\": 1}}", "\"kcp.cc\"",
+			 NULL));
+}
+
 static void test_samples(void)
 {
 	struct config *c;
@@ -584,6 +605,7 @@ int main(void)
 	RUN(test_addresses);
 	RUN(test_crypto);
 	RUN(test_unknown_keys);
+	RUN(test_congestion_controller);
 	RUN(test_samples);
 	RUN(test_misc);
 	return check_exit();

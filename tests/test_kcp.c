@@ -509,6 +509,13 @@ static void test_wire_format(void)
 	kcp_flush(k, 1001);
 	CHECK(cap.n == 2 && cap.len[1] == 25);
 	CHECK(!kcp_peek_opens(cap.buf[1], cap.len[1])); /* sn 1 */
+	/* sn 1, una 0: may belong to a conversation whose opening is late. */
+	CHECK(kcp_peek_young(cap.buf[1], cap.len[1], 16));
+	CHECK(!kcp_peek_young(cap.buf[1], cap.len[1], 1)); /* sn past limit */
+	unsigned char y[24];
+	put_hdr(y, 0x01020304, KCP_CMD_ACK, 10, 0, 0, 3, 0); /* una 3 */
+	CHECK(!kcp_peek_young(y, 24, 16));
+	CHECK(!kcp_peek_young(y, 10, 16)); /* no whole segment */
 	/* Ack both through una in a WINS: nothing left, idle deadline. */
 	unsigned char a[24];
 	put_hdr(a, 0x01020304, KCP_CMD_WINS, 10, 0, 0, 2, 0);
