@@ -571,6 +571,12 @@ static bool conf_check_cc(const struct config *c, char *err, size_t errlen)
 	if (c->kcp.cc == NULL) {
 		return true;
 	}
+	if (c->kcp.nc != 0 && strcmp(c->kcp.cc, "none") != 0) {
+		return conf_fail(err, errlen,
+				 "\"kcp.nc\": 1 means no congestion control, "
+				 "but \"kcp.cc\" is \"%s\"; set one of them",
+				 c->kcp.cc);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		if (strcmp(c->kcp.cc, names[i]) == 0) {
 			return true;

@@ -30,8 +30,8 @@ struct config {
 	char *user;	/* drop privileges to this user, NULL = stay */
 	struct {
 		int mtu, sndwnd, rcvwnd, nodelay, interval, resend, nc, flush;
-		/* "rate", "classic" or "none"; NULL: nc picks classic or
-		 * none (the older switch). */
+		/* "rate", "classic" or "none"; NULL = "rate". nc = 1 is
+		 * the older spelling of "none". */
 		char *cc;
 	} kcp;
 	struct {

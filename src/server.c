@@ -519,12 +519,17 @@ struct server *server_new(struct ev_loop *loop, const struct config *conf,
 	srv->kcfg.nodelay = conf->kcp.nodelay != 0;
 	srv->kcfg.interval = (uint32_t)conf->kcp.interval;
 	srv->kcfg.resend = (uint32_t)conf->kcp.resend;
+	/* The rate controller unless the config says otherwise; "kcp.nc": 1
+	 * is the older way of saying "none". */
 	srv->kcfg.nc = conf->kcp.nc != 0;
-	if (conf->kcp.cc != NULL) {
-		srv->kcfg.cc = strcmp(conf->kcp.cc, "rate") == 0 ? KCP_CC_RATE
-			       : strcmp(conf->kcp.cc, "classic") == 0
-				   ? KCP_CC_CLASSIC
-				   : KCP_CC_NONE;
+	if (conf->kcp.nc != 0 ||
+	    (conf->kcp.cc != NULL && strcmp(conf->kcp.cc, "none") == 0)) {
+		srv->kcfg.cc = KCP_CC_NONE;
+	} else if (conf->kcp.cc != NULL &&
+		   strcmp(conf->kcp.cc, "classic") == 0) {
+		srv->kcfg.cc = KCP_CC_CLASSIC;
+	} else {
+		srv->kcfg.cc = KCP_CC_RATE;
 	}
 	srv->kcfg.dead_link = DEAD_LINK;
 

@@ -546,6 +546,11 @@ static void test_congestion_controller(void)
 			 "\"rate\", \"classic\" or \"none\""));
 	CHECK(fails_with("{" CLIENT ", \"kcp\": {\"cc\": 1}}", "\"kcp.cc\"",
 			 NULL));
+	CHECK(fails_with("{" CLIENT ", \"kcp\": {\"nc\": 1, \"cc\": \"rate\"}}",
+			 "\"kcp.nc\": 1 means no congestion control", "rate"));
+	c = parse("{" CLIENT ", \"kcp\": {\"nc\": 1, \"cc\": \"none\"}}");
+	CHECK(c != NULL);
+	conf_free(c);
 }
 
 static void test_samples(void)
