@@ -76,11 +76,19 @@ static bool drop_privileges(const char *user)
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-			LOGW("cannot raise the open file limit: %s",
-			     strerror(errno));
+	/* Enough for 65,535 sessions plus the sockets around them. Raising the
+	 * hard limit needs privileges (root, CAP_SYS_RESOURCE); without them
+	 * the soft limit goes up to the hard one. */
+	const rlim_t want = 1 << 17;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+		struct rlimit more = {want, want > rl.rlim_max ? want : rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &more) != 0 &&
+		    rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+				LOGW("cannot raise the open file limit: %s",
+				     strerror(errno));
+			}
 		}
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
