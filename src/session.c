@@ -12,6 +12,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+/* Seconds between checks whether a busy session went quiet. */
+#define TRIM_CHECK 2.0
+
 static void write_u32le(unsigned char *p, uint32_t v)
 {
 	p[0] = (unsigned char)v;
@@ -205,11 +208,16 @@ static void house_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (s->kcp != NULL && s->pend_len == 0 && kcp_unacked(s->kcp) == 0 &&
 	    kcp_readable(s->kcp) == 0) {
-		/* Quiet for a while: give back the buffers a busy session
-		 * keeps, so thousands of idle connections stay cheap. */
+		/* Quiet now: give back the buffers a busy session keeps, so
+		 * thousands of idle connections stay cheap. */
 		kcp_trim(s->kcp);
 		free(s->pend);
 		s->pend = NULL;
+	} else {
+		/* Busy: look again soon, to give the memory back within
+		 * seconds of the burst's end (trimming after every burst
+		 * would cost the allocations again on the next one). */
+		next = TRIM_CHECK < next ? TRIM_CHECK : next;
 	}
 	ev_tstamp idle_left = s->last_data + c->timeout - now;
 	if (idle_left <= 0) {
