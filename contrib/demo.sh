@@ -338,7 +338,7 @@ say ""
 say "Latency: $LAT_CONNS connections one after another, each: open, send"
 say "1 byte, wait for the echo. One round trip when nothing is lost: no"
 say "handshake comes before the data. When the first datagram or its echo"
-say "is lost, that connection waits for a retransmission timeout (500 ms"
+say "is lost, that connection waits for a retransmission timeout (200 ms"
 say "before any round trip was measured): the lossy path's p99 and max."
 lat_line path median p99 max "echo ok"
 for r in "${LAT_ROWS[@]}"; do say "$r"; done
