@@ -35,11 +35,12 @@ for a in "$@"; do
 	case $a in
 	--quick) QUICK=1 LOSSY=no ;;
 	--no-lossy) LOSSY=no ;;
-	--lossy-only) LOOPBACK=no LOSSY=yes ;;
+	--lossy-only) LOOPBACK=no ONLY_LOSSY=1 ;;
 	--keep) export BENCH_KEEP=1 ;;
 	*) echo "bench: unknown option $a" >&2 && exit 2 ;;
 	esac
 done
+[ -n "${ONLY_LOSSY:-}" ] && LOSSY=yes
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)

@@ -41,7 +41,10 @@ LAB_WRAPS=() # lab.sh exec processes around our background commands
 lab() { timeout -k 5 120 bash "$LAB" "$@"; }
 
 # shellcheck disable=SC2317 # called from cleanup via CLEANUP_EXTRA
-lab_cleanup() { lab down >/dev/null 2>&1; }
+lab_cleanup() {
+	lab down >/dev/null 2>&1
+	lab_restore_cc
+}
 
 # lab_bg SIDE NAME CMD...: starts CMD in a namespace in the background and
 # learns its real pid (lab.sh exec may fork, so $! is not the pid to
@@ -88,6 +91,34 @@ ns_tx() {
 		t += $(i + 9) } END { printf "%.0f", t }'
 }
 
+# lab_set_cc CC: TCP congestion control CC in both namespaces (the sender,
+# a, decides the rate). Outside the initial namespace the kernel accepts
+# only algorithms in the global tcp_allowed_congestion_control list: if CC
+# is missing there, it is added for the run and the list restored after.
+LAB_ALLOWED_SAVED=''
+lab_set_cc() {
+	local k=net.ipv4.tcp_congestion_control allowed side
+	for side in a b; do
+		if ! lab exec "$side" sysctl -qw "$k=$1" 2>/dev/null; then
+			allowed=$(cat /proc/sys/net/ipv4/tcp_allowed_congestion_control)
+			if [[ " $allowed " != *" $1 "* ]]; then
+				[ -n "$LAB_ALLOWED_SAVED" ] ||
+					LAB_ALLOWED_SAVED=$allowed
+				sysctl -qw net.ipv4.tcp_allowed_congestion_control="$allowed $1" ||
+					return 2
+			fi
+			lab exec "$side" sysctl -qw "$k=$1" || return 2
+		fi
+	done
+	[ "$(lab exec a cat /proc/sys/net/ipv4/tcp_congestion_control)" = "$1" ] ||
+		return 2
+}
+lab_restore_cc() {
+	[ -n "$LAB_ALLOWED_SAVED" ] || return 0
+	sysctl -qw net.ipv4.tcp_allowed_congestion_control="$LAB_ALLOWED_SAVED"
+	LAB_ALLOWED_SAVED=''
+}
+
 # lab_ours_conf NAME: our shipped configs, only addresses and key changed.
 lab_ours_conf() {
 	local psk
@@ -113,9 +144,7 @@ lab_tunnel() {
 		cc=${who#tcp-}
 		grep -qw "$cc" /proc/sys/net/ipv4/tcp_available_congestion_control ||
 			return 2
-		# per-namespace setting: the sender (a) decides the rate
-		lab exec a sysctl -qw net.ipv4.tcp_congestion_control="$cc" &&
-			lab exec b sysctl -qw net.ipv4.tcp_congestion_control="$cc"
+		lab_set_cc "$cc"
 		return
 		;;
 	ours-sample)
@@ -277,6 +306,8 @@ lab_report() {
 		printf 'loss\tlabel'
 		printf '\t%s' "${LAB_CONTENDERS[@]}"
 		echo
+	} >"$dat"
+	{
 		for sc in "${LAB_LABELS[@]}"; do
 			printf '%s\t"%s"' "$(awk -F'\t' -v s="$sc" '$1 == s {
 				split($1, a, "%"); print a[1]; exit }' "$LTSV")" "$sc"
@@ -287,7 +318,7 @@ lab_report() {
 			done
 			echo
 		done
-	} | sort -n -k1,1 >"$dat"
+	} | sort -n -k1,1 >>"$dat"
 	if command -v gnuplot >/dev/null; then
 		timeout 60 gnuplot -e "datafile='$dat'; outfile='$OUT/goodput_vs_loss.png'; ncols=$((${#LAB_CONTENDERS[@]} + 2))" \
 			"$HERE/goodput.gp" || warn "gnuplot failed"
@@ -296,7 +327,8 @@ lab_report() {
 
 bench_lossy() {
 	local sc loss delay rate label who
-	LAB=$HERE/lab.sh
+	# BENCH_LAB: another lab.sh with the same interface (for testing)
+	LAB=${BENCH_LAB:-$HERE/lab.sh}
 	if [ ! -f "$LAB" ]; then
 		say "lossy-link lab: lab not available ($LAB is missing)"
 		return 0
@@ -305,8 +337,13 @@ bench_lossy() {
 		say "lossy-link lab: lab not available (needs root for namespaces)"
 		return 0
 	fi
-	export LAB_BUILD=$BUILD
+	# lab.sh finds its link emulator in LAB_BUILD; our own name, so that
+	# a concurrent lab (e.g. the e2e test's) is not torn down by ours
+	export LAB_BUILD=${LAB_BUILD:-$BUILD} LAB_NAME=${LAB_NAME:-kbench}
 	LAB_T=20
+	# BENCH_LAB_CONTENDERS="tcp-cubic ours-sample": a subset (for testing)
+	[ -n "${BENCH_LAB_CONTENDERS:-}" ] &&
+		read -r -a LAB_CONTENDERS <<<"$BENCH_LAB_CONTENDERS"
 	[ -n "$QUICK" ] && LAB_T=5
 	modprobe tcp_bbr 2>/dev/null # may fail: lab_tunnel then says unavailable
 	CLEANUP_EXTRA=lab_cleanup
@@ -334,6 +371,7 @@ bench_lossy() {
 		lab down >/dev/null 2>&1
 	done
 	CLEANUP_EXTRA=''
+	lab_restore_cc
 	lab_report
 	cp "$LTSV" "$OUT/lossy.tsv"
 	say ""
