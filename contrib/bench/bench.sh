@@ -146,7 +146,8 @@ sec_iperf() {
 				pair_start "$1" "i-$1-$2-$c-$p" "$c" "$2" "$IPERF_PORT"
 				m_iperf "$PAIR_PORT" "$IPERF_T" "$p"
 				stop "$PAIR_S" "$PAIR_C" "$IPERF_PID"
-				say "   $1 $2 $c x$p: ${M_RATE:-FAILED} MiB/s," \
+				say "   $1 $2 $([ "$1" = go ] && go_crypt "$c" || echo "$c")" \
+					"x$p: ${M_RATE:-FAILED} MiB/s," \
 					"${M_CPU:--} CPU s/GiB"
 				rec iperf "$1" "$2" "$c" "mib_s_$p" "${M_RATE:-}" \
 					MiB/s "load $(load1)"
@@ -497,36 +498,43 @@ write_report() {
 
 # ------------------------------------------------------------------- main
 
-LOAD_START=$(loadavg)
-say "kcptun-libev benchmark: $OURS_VER vs Go kcptun $GO_VER"
-say "machine: $MACHINE; load average $LOAD_START${QUICK:+; quick run}"
+# The whole run is one function, called on the last line: bash has read the
+# entire file before anything runs, so editing the script mid-run is safe.
+main() {
+	LOAD_START=$(loadavg)
+	say "kcptun-libev benchmark: $OURS_VER vs Go kcptun $GO_VER"
+	say "machine: $MACHINE; load average $LOAD_START${QUICK:+; quick run}"
 
-if [ $LOOPBACK = yes ]; then
-	TSV=$WORK/loopback.tsv
-	printf 'section\tcontender\tvariant\tcipher\tmetric\tvalue\tunit\tnote\n' >"$TSV"
-	tool up_ss upstream --listen 127.0.0.1:0 --mode sinksource --timeout 2000
-	UP_SS=$PORT
-	tool up_echo upstream --listen 127.0.0.1:0 --mode echo --timeout 2000
-	UP_ECHO=$PORT
-	sec_bulk
-	sec_iperf
-	sec_parallel
-	sec_latency
-	sec_memory
-	sec_binary
-	sec_ceilings
-	[ -n "$QUICK" ] || sec_perf
-	rec run - - - load_start "$LOAD_START" loadavg
-	rec run - - - load_end "$(loadavg)" loadavg
-	write_report
-	cp "$TSV" "$OUT/loopback.tsv"
-	say ""
-	cat "$OUT/loopback.md"
-fi
+	if [ $LOOPBACK = yes ]; then
+		TSV=$WORK/loopback.tsv
+		printf 'section\tcontender\tvariant\tcipher\tmetric\tvalue\tunit\tnote\n' >"$TSV"
+		tool up_ss upstream --listen 127.0.0.1:0 --mode sinksource --timeout 2000
+		UP_SS=$PORT
+		tool up_echo upstream --listen 127.0.0.1:0 --mode echo --timeout 2000
+		UP_ECHO=$PORT
+		sec_bulk
+		sec_iperf
+		sec_parallel
+		sec_latency
+		sec_memory
+		sec_binary
+		sec_ceilings
+		[ -n "$QUICK" ] || sec_perf
+		rec run - - - load_start "$LOAD_START" loadavg
+		rec run - - - load_end "$(loadavg)" loadavg
+		write_report
+		cp "$TSV" "$OUT/loopback.tsv"
+		splice "$SRC/docs/BENCHMARKS.md" loopback "$OUT/loopback.md"
+		say ""
+		cat "$OUT/loopback.md"
+	fi
 
-if [ $LOSSY = yes ]; then
-	bench_lossy
-elif [ -z "$QUICK" ]; then
-	say "lossy-link lab: skipped (--no-lossy)"
-fi
+	if [ $LOSSY = yes ]; then
+		bench_lossy
+	elif [ -z "$QUICK" ]; then
+		say "lossy-link lab: skipped (--no-lossy)"
+	fi
+}
+
+main
 exit 0

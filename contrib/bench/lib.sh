@@ -429,3 +429,19 @@ m_latency() {
 	M_MAX=$(awk '{print $10}' <<<"$line")
 	[ $M_RC -eq 0 ] || { M_MED='' M_P99='' M_MAX=''; tail -n 3 "$WORK/last.txt"; }
 }
+
+# splice DOC NAME FILE: replaces the lines between "<!-- NAME:begin -->" and
+# "<!-- NAME:end -->" in DOC with FILE (headings demoted one level), so
+# docs/BENCHMARKS.md always carries the latest generated tables.
+splice() {
+	local doc=$1 name=$2 file=$3
+	[ -f "$doc" ] && grep -q "<!-- $name:begin -->" "$doc" || return 0
+	# images are next to FILE, in docs/bench/, one level below DOC
+	sed 's|](\([A-Za-z0-9_.-]*\.png\))|](bench/\1)|' "$file" >"$doc.part"
+	awk -v b="<!-- $name:begin -->" -v e="<!-- $name:end -->" -v f="$doc.part" '
+		$0 == b { print; while ((getline l < f) > 0) {
+			if (l ~ /^#/) l = "#" l; print l }; skip = 1; next }
+		$0 == e { skip = 0 }
+		!skip' "$doc" >"$doc.tmp" && mv "$doc.tmp" "$doc"
+	rm -f "$doc.part"
+}

@@ -374,6 +374,7 @@ bench_lossy() {
 	lab_restore_cc
 	lab_report
 	cp "$LTSV" "$OUT/lossy.tsv"
+	splice "$SRC/docs/BENCHMARKS.md" lossy "$OUT/lossy.md"
 	say ""
 	cat "$OUT/lossy.md"
 }
