@@ -323,12 +323,19 @@ go_pair_try() {
 # far end. M_OK yes/no, M_RATE MiB/s, M_MIB, M_CPU s/GiB.
 m_bulk() {
 	local port=$1 size=$2 t0 t1 line
-	t0=$(cpu_ticks "$PAIR_S" "$PAIR_C")
+	local c0 c1
+	t0=$(cpu_ticks "$PAIR_S")
+	c0=$(cpu_ticks "$PAIR_C")
 	timeout -k 2 "$((TMO + 5))" "$BUILD/tests/loadgen" \
 		--connect "127.0.0.1:$port" --mode bulk --up-size "$size" \
 		--timeout "$TMO" >"$WORK/last.txt" 2>&1
 	M_RC=$?
-	t1=$(cpu_ticks "$PAIR_S" "$PAIR_C")
+	t1=$(cpu_ticks "$PAIR_S")
+	c1=$(cpu_ticks "$PAIR_C")
+	# the split shows which end saturates first
+	M_CPU_S=$(cpu_per_gib "$((t1 - t0))" "$(awk '{print $4}' <<<"$(grep '^loadgen: bulk' "$WORK/last.txt")")")
+	M_CPU_C=$(cpu_per_gib "$((c1 - c0))" "$(awk '{print $4}' <<<"$(grep '^loadgen: bulk' "$WORK/last.txt")")")
+	t0=$((t0 + c0)) t1=$((t1 + c1))
 	# "loadgen: bulk ok, 1024.0 MiB up in 6.489 s, 157.8 MiB/s"
 	line=$(grep '^loadgen: bulk' "$WORK/last.txt" | tail -n 1)
 	M_OK=no
