@@ -64,7 +64,7 @@ if [ -n "$QUICK" ]; then
 	UDP_T=1 TMO=30 REPS=1
 else
 	BULK=1G SS_SIZE=256M IPERF_T=10 LAT_N=500 IDLE_N=10000 CRYPTO_S=1
-	UDP_T=5 TMO=90 REPS=2
+	UDP_T=5 TMO=90 REPS=3
 fi
 STREAMS=8
 
@@ -100,29 +100,37 @@ AESLIKE=xchacha20poly1305_ietf
 
 # one-stream throughput of our tunnel, per method and config variant
 sec_bulk() {
-	local c v
+	local c v i
+	local -A rate cpu cs cc all
 	say "== one stream, loadgen bulk $BULK, best of $REPS (load $(loadavg))"
 	for c in "${METHODS[@]}"; do
-		for v in sample w4096 w4096nc; do
-			local rate='' cpu='' all='' i
-			# best of REPS: the machine is shared, a slow run is
-			# usually someone else's burst, not ours
-			for i in $(seq "$REPS"); do
+		# Best of REPS, the variants taking turns: the machine is
+		# shared, and a burst of someone else's load then hits one run
+		# of each variant rather than all runs of one.
+		for i in $(seq "$REPS"); do
+			for v in sample w4096 w4096nc; do
 				pair_start ours "b-$c-$v-$i" "$c" "$v" "$UP_SS"
 				m_bulk "$PAIR_PORT" "$BULK"
 				stop "$PAIR_S" "$PAIR_C"
-				all="$all ${M_RATE:-fail}"
+				all[$v]="${all[$v]:-} ${M_RATE:-fail}"
 				if [ -n "$M_RATE" ] && LC_ALL=C awk -v a="$M_RATE" \
-					-v b="${rate:-0}" 'BEGIN { exit !(a > b) }'; then
-					rate=$M_RATE cpu=$M_CPU
+					-v b="${rate[$v]:-0}" 'BEGIN { exit !(a > b) }'; then
+					rate[$v]=$M_RATE cpu[$v]=$M_CPU
+					cc[$v]=$M_CPU_C cs[$v]=$M_CPU_S
 				fi
 			done
-			say "   ours $v $c: ${rate:-FAILED} MiB/s (runs:$all)," \
-				"${cpu:--} CPU s/GiB"
-			rec bulk1 ours "$v" "$c" mib_s "$rate" MiB/s \
-				"runs:$all; load $(load1)"
-			rec bulk1 ours "$v" "$c" cpu_s_gib "$cpu" s/GiB
 		done
+		for v in sample w4096 w4096nc; do
+			say "   ours $v $c: ${rate[$v]:-FAILED} MiB/s" \
+				"(runs:${all[$v]}), ${cpu[$v]:--} CPU s/GiB" \
+				"(client ${cc[$v]:--}, server ${cs[$v]:--})"
+			rec bulk1 ours "$v" "$c" mib_s "${rate[$v]:-}" MiB/s \
+				"runs:${all[$v]}; load $(load1)"
+			rec bulk1 ours "$v" "$c" cpu_s_gib "${cpu[$v]:-}" s/GiB
+			rec bulk1 ours "$v" "$c" cpu_client_s_gib "${cc[$v]:-}" s/GiB
+			rec bulk1 ours "$v" "$c" cpu_server_s_gib "${cs[$v]:-}" s/GiB
+		done
+		rate=() cpu=() cs=() cc=() all=()
 	done
 }
 
@@ -302,12 +310,20 @@ sec_perf() {
 		echo "# perf record -F 499 during loadgen bulk through ours"
 		echo "# (sample config, xchacha20poly1305_ietf); server pid $PAIR_S," \
 			"client pid $PAIR_C; load $(loadavg)"
-		timeout 60 perf report -i "$WORK/perf.data" --stdio \
-			--sort pid,dso,symbol --percent-limit 1 2>/dev/null |
-			grep -v '^#' | grep -v '^$' | head -n 50
+		local sort
+		# per process, then where in each (kernel, libsodium, us...),
+		# then the top symbols
+		for sort in pid pid,dso pid,dso,symbol; do
+			echo
+			echo "## perf report --sort $sort"
+			timeout 60 perf report -i "$WORK/perf.data" --stdio \
+				--sort "$sort" --percent-limit 1 2>/dev/null |
+				grep -v '^#' | grep -v '^$' | sed 's/ *$//' |
+				head -n 30
+		done
 	} >"$OUT/perf.txt"
 	stop "$PAIR_S" "$PAIR_C"
-	sed -n '3,18p' "$OUT/perf.txt"
+	grep -A 12 'sort pid,dso$' "$OUT/perf.txt"
 }
 
 # ------------------------------------------------------------- the report
@@ -338,7 +354,7 @@ write_report() {
 		echo
 		echo "## One stream through our tunnel (loadgen bulk, $BULK, byte count checked, best of $REPS)"
 		echo
-		echo "| method | sample config MiB/s | CPU s/GiB | windows 4096 | windows 4096 + nc | sample / best tuned |"
+		echo "| method | sample config MiB/s | CPU s/GiB (client + server) | windows 4096 | windows 4096 + nc | sample / best tuned |"
 		echo "|---|---:|---:|---:|---:|---:|"
 		for c in "${METHODS[@]}"; do
 			s=$(get "bulk1/ours/sample/$c/mib_s")
@@ -346,7 +362,7 @@ write_report() {
 				-v b="$(get "bulk1/ours/w4096nc/$c/mib_s")" \
 				'BEGIN { print (a + 0 > b + 0) ? a : b }')
 			printf '| %s | %s | %s | %s | %s | %s |\n' "$c" "$(fmt %s "$s")" \
-				"$(fmt %s "$(get "bulk1/ours/sample/$c/cpu_s_gib")")" \
+				"$(fmt %s "$(get "bulk1/ours/sample/$c/cpu_s_gib")") ($(fmt %s "$(get "bulk1/ours/sample/$c/cpu_client_s_gib")") + $(fmt %s "$(get "bulk1/ours/sample/$c/cpu_server_s_gib")"))" \
 				"$(fmt %s "$(get "bulk1/ours/w4096/$c/mib_s")")" \
 				"$(fmt %s "$(get "bulk1/ours/w4096nc/$c/mib_s")")" \
 				"$(ratio "$s" "$best")"
@@ -536,5 +552,4 @@ main() {
 	fi
 }
 
-main
-exit 0
+main "$@"; exit 0 # one line: parsed whole before it runs

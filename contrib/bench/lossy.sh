@@ -30,7 +30,9 @@ LAB_SCENARIOS=(
 	"0.05 50 50"
 	"0.10 100 20"
 )
-LAB_CONTENDERS=(tcp-cubic tcp-bbr go-default go-bdp ours-sample)
+# ours-nc: the sample configs + kcp.nc = 1 (no congestion window), to show
+# how much of ours-sample's result is its loss-based congestion control
+LAB_CONTENDERS=(tcp-cubic tcp-bbr go-default go-bdp ours-sample ours-nc)
 LAB_A_IP=198.18.0.1
 LAB_B_IP=198.18.0.2
 LAB_SVC_PORT=5001 # the namespaces are private: fixed ports are free
@@ -147,8 +149,12 @@ lab_tunnel() {
 		lab_set_cc "$cc"
 		return
 		;;
-	ours-sample)
+	ours-sample | ours-nc)
 		lab_ours_conf "$name" || return 1
+		if [ "$who" = ours-nc ]; then
+			set_kcp "$WORK/$name.server.json" nc 1 &&
+				set_kcp "$WORK/$name.client.json" nc 1 || return 1
+		fi
 		lab_bg b "$name.s" "$DAEMON" -c "$WORK/$name.server.json" || return 1
 		TS=$BG_PID
 		lab_bg a "$name.c" "$DAEMON" -c "$WORK/$name.client.json" || return 1
@@ -231,7 +237,7 @@ lab_one() {
 		cpu=$(LC_ALL=C awk -v t="$((c1 - c0))" -v hz="$CLK_TCK" -v d="$dt" \
 			'BEGIN { printf "%.1f", 100 * t / hz / d }')
 	fi
-	if [ "$who" = ours-sample ]; then
+	if [ -n "$TS" ] && [ "${who#ours}" != "$who" ]; then
 		# our own count: UDP payload bytes sent by both daemons
 		local ub
 		ub=$(grep -h 'datagrams: rx' "$WORK/$name".[sc].err |
@@ -259,7 +265,8 @@ lab_report() {
 		echo "contrib/bench/lab.sh's emulated link; goodput in Mbit/s (share of the link rate)."
 		echo "Go kcptun: \`--crypt aes --nocomp --mode fast\` (FEC 10+3); go-bdp adds"
 		echo "\`--sndwnd = --rcvwnd =\` the bandwidth-delay product in 1350-byte packets."
-		echo "Ours: the shipped sample configs (xchacha20poly1305_ietf, windows 1024)."
+		echo "Ours: the shipped sample configs (xchacha20poly1305_ietf, windows 1024);"
+		echo "ours-nc: the same + \`kcp.nc = 1\` (no congestion window)."
 		echo
 		printf '| scenario (loss / RTT / rate) |'
 		for who in "${LAB_CONTENDERS[@]}"; do printf ' %s |' "$who"; done
