@@ -75,8 +75,7 @@ static struct {
 	struct netaddr target;
 	int lfd;
 	ev_io w_listen;
-	ev_timer w_sched, w_timeout;
-	ev_signal w_sigterm, w_sigint;
+	ev_timer w_sched;
 	double loss, dup, reorder, delay, jitter, rate_Bps;
 	size_t qlimit;
 	uint64_t rebind_after;
@@ -88,7 +87,7 @@ static struct {
 	struct pkt **heap;
 	size_t heap_len, heap_cap;
 	uint64_t seq;
-	bool timed_out;
+	struct tool_stop stop; /* SIGINT, SIGTERM, --timeout */
 } g;
 
 static unsigned char dgram[65536];
@@ -463,21 +462,6 @@ static void listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 	schedule();
 }
 
-static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	g.timed_out = true;
-	ev_break(loop, EVBREAK_ALL);
-}
-
-static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_break(loop, EVBREAK_ALL);
-}
-
 static void stats_line(char *buf, size_t size)
 {
 	int n = 0;
@@ -753,24 +737,20 @@ int main(int argc, char **argv)
 	ev_io_init(&g.w_listen, listen_cb, g.lfd, EV_READ);
 	ev_io_start(g.loop, &g.w_listen);
 	ev_init(&g.w_sched, sched_cb);
-	ev_timer_init(&g.w_timeout, timeout_cb, timeout, 0);
-	ev_timer_start(g.loop, &g.w_timeout);
-	ev_signal_init(&g.w_sigterm, signal_cb, SIGTERM);
-	ev_signal_start(g.loop, &g.w_sigterm);
-	ev_signal_init(&g.w_sigint, signal_cb, SIGINT);
-	ev_signal_start(g.loop, &g.w_sigint);
+	tool_stop_start(&g.stop, g.loop, timeout);
 
 	ev_run(g.loop, 0);
 
 	char line[1024];
 	stats_line(line, sizeof(line));
-	printf("udprelay: %s%s\n", line, g.timed_out ? " (timeout)" : "");
+	printf("udprelay: %s%s\n", line, g.stop.timed_out ? " (timeout)" : "");
 	bool ok = stats_file == NULL || tool_write_file(stats_file, line);
 	cleanup();
 	ev_io_stop(g.loop, &g.w_listen);
 	close(g.lfd);
+	tool_stop_end(&g.stop, g.loop);
 	ev_loop_destroy(g.loop);
-	if (g.timed_out) {
+	if (g.stop.timed_out) {
 		fprintf(stderr, "udprelay: timeout after %g s\n", timeout);
 		return 2;
 	}

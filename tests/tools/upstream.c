@@ -50,13 +50,12 @@ static struct {
 	enum mode mode;
 	int lfd;
 	ev_io w_listen;
-	ev_timer w_timeout, w_backoff;
-	ev_signal w_sigterm, w_sigint;
+	ev_timer w_backoff;
 	struct conn *conns;
 	unsigned open, max_conns;
 	uint64_t reply_size;
 	uint64_t n_conns, bytes_in, bytes_out, errors, dgrams_in, dgrams_out;
-	bool timed_out;
+	struct tool_stop stop; /* SIGINT, SIGTERM, --timeout */
 } g;
 
 /* Scratch for reads whose bytes are only counted or hashed. */
@@ -392,21 +391,6 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	g.timed_out = true;
-	ev_break(loop, EVBREAK_ALL);
-}
-
-static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-	(void)w;
-	(void)revents;
-	ev_break(loop, EVBREAK_ALL);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -521,12 +505,7 @@ int main(int argc, char **argv)
 		   EV_READ);
 	ev_io_start(g.loop, &g.w_listen);
 	ev_timer_init(&g.w_backoff, backoff_cb, 0.1, 0);
-	ev_timer_init(&g.w_timeout, timeout_cb, timeout, 0);
-	ev_timer_start(g.loop, &g.w_timeout);
-	ev_signal_init(&g.w_sigterm, signal_cb, SIGTERM);
-	ev_signal_start(g.loop, &g.w_sigterm);
-	ev_signal_init(&g.w_sigint, signal_cb, SIGINT);
-	ev_signal_start(g.loop, &g.w_sigint);
+	tool_stop_start(&g.stop, g.loop, timeout);
 
 	ev_run(g.loop, 0);
 
@@ -534,6 +513,7 @@ int main(int argc, char **argv)
 		conn_close(g.conns, false);
 	ev_io_stop(g.loop, &g.w_listen);
 	close(g.lfd);
+	tool_stop_end(&g.stop, g.loop);
 	ev_loop_destroy(g.loop);
 
 	char line[256];
@@ -544,9 +524,9 @@ int main(int argc, char **argv)
 		 (unsigned long long)g.bytes_out, (unsigned long long)g.errors,
 		 (unsigned long long)g.dgrams_in,
 		 (unsigned long long)g.dgrams_out);
-	printf("upstream: %s%s\n", line, g.timed_out ? " (timeout)" : "");
+	printf("upstream: %s%s\n", line, g.stop.timed_out ? " (timeout)" : "");
 	bool ok = stats_file == NULL || tool_write_file(stats_file, line);
-	if (g.timed_out) {
+	if (g.stop.timed_out) {
 		fprintf(stderr, "upstream: timeout after %g s\n", timeout);
 		return 2;
 	}

@@ -1,5 +1,7 @@
 #include "tool.h"
 
+#include <signal.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -154,4 +156,39 @@ bool ss_header_decode(const unsigned char in[SS_HEADER_SIZE],
 	h->down_size = tool_get_be64(in + 16);
 	h->seed = tool_get_be64(in + 24);
 	return true;
+}
+
+static void tool_stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct tool_stop *st = w->data;
+	st->timed_out = true;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void tool_stop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+void tool_stop_start(struct tool_stop *st, struct ev_loop *loop,
+		     double timeout_s)
+{
+	st->timed_out = false;
+	ev_timer_init(&st->w_timeout, tool_stop_timeout_cb, timeout_s, 0);
+	st->w_timeout.data = st;
+	ev_timer_start(loop, &st->w_timeout);
+	ev_signal_init(&st->w_int, tool_stop_signal_cb, SIGINT);
+	ev_signal_start(loop, &st->w_int);
+	ev_signal_init(&st->w_term, tool_stop_signal_cb, SIGTERM);
+	ev_signal_start(loop, &st->w_term);
+}
+
+void tool_stop_end(struct tool_stop *st, struct ev_loop *loop)
+{
+	ev_timer_stop(loop, &st->w_timeout);
+	ev_signal_stop(loop, &st->w_int);
+	ev_signal_stop(loop, &st->w_term);
 }

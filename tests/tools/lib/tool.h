@@ -4,6 +4,7 @@
 #ifndef KCPTUN_TEST_TOOL_H
 #define KCPTUN_TEST_TOOL_H
 
+#include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,17 @@ void tool_raise_nofile(void);
 /* Replaces path's contents with line plus a newline; false on error (with
  * a message on stderr). */
 bool tool_write_file(const char *path, const char *line);
+
+/* The watchers every long-running tool needs: its loop ends on SIGINT,
+ * SIGTERM or after timeout_s; timed_out says which ended it. */
+struct tool_stop {
+	ev_timer w_timeout;
+	ev_signal w_int, w_term;
+	bool timed_out;
+};
+void tool_stop_start(struct tool_stop *st, struct ev_loop *loop,
+		     double timeout_s);
+void tool_stop_end(struct tool_stop *st, struct ev_loop *loop);
 
 void tool_put_be32(unsigned char *p, uint32_t v);
 void tool_put_be64(unsigned char *p, uint64_t v);
