@@ -54,6 +54,21 @@ struct sim {
 	unsigned same_instant; /* iterations without the clock moving */
 };
 
+/* The engine's defaults, and a clean 5 ms link: the tests' usual start. */
+static inline struct kcp_config cfg_default(void)
+{
+	struct kcp_config c;
+	kcp_config_default(&c);
+	return c;
+}
+
+static inline struct memlink_cfg link_mild(void)
+{
+	struct memlink_cfg l = {0};
+	l.delay_ms = 5;
+	return l;
+}
+
 static inline uint32_t sim_now32(const struct sim *s)
 {
 	return (uint32_t)(s->now + SIM_CLOCK_BASE);

@@ -36,6 +36,23 @@ static struct crypto *open_method(const char *m, const char *psk)
 	return c;
 }
 
+/* A sender and a receiver sharing PSK for method m. False only where the CPU
+ * lacks the method (aes256gcm without AES-NI), which open_method() says;
+ * any other failure is a failed check, never a silent skip. */
+static bool open_pair(int m, struct crypto **tx, struct crypto **rx)
+{
+	*tx = open_method(method_names[m], PSK);
+	*rx = open_method(method_names[m], PSK);
+	if (*tx != NULL && *rx != NULL) {
+		return true;
+	}
+	crypto_free(*tx);
+	crypto_free(*rx);
+	CHECK(strcmp(method_names[m], "aes256gcm") == 0 &&
+	      strstr(err, "AES-NI") != NULL);
+	return false;
+}
+
 static size_t nonce_size(const struct crypto *c)
 {
 	return crypto_overhead(c) - 16;
@@ -47,12 +64,8 @@ static void test_round_trip(void)
 	unsigned char *buf = malloc(65000 + CRYPTO_MAX_OVERHEAD);
 	REQUIRE(buf != NULL);
 	for (int m = 0; m < NMETHODS; m++) {
-		struct crypto *tx = open_method(method_names[m], PSK);
-		struct crypto *rx = open_method(method_names[m], PSK);
-		if (tx == NULL || rx == NULL) {
-			CHECK(strcmp(method_names[m], "aes256gcm") == 0);
-			crypto_free(tx);
-			crypto_free(rx);
+		struct crypto *tx, *rx;
+		if (!open_pair(m, &tx, &rx)) {
 			continue;
 		}
 		CHECK(crypto_overhead(tx) == (m == 1 ? 40u : 28u));
@@ -93,11 +106,8 @@ static void test_tamper_and_truncate(void)
 {
 	unsigned char sealed[64 + CRYPTO_MAX_OVERHEAD], buf[sizeof(sealed)];
 	for (int m = 0; m < NMETHODS; m++) {
-		struct crypto *tx = open_method(method_names[m], PSK);
-		struct crypto *rx = open_method(method_names[m], PSK);
-		if (tx == NULL || rx == NULL) {
-			crypto_free(tx);
-			crypto_free(rx);
+		struct crypto *tx, *rx;
+		if (!open_pair(m, &tx, &rx)) {
 			continue;
 		}
 		memset(sealed, 0x5a, 64);
@@ -161,11 +171,8 @@ static void test_replay_and_window(void)
 {
 	unsigned char buf[32 + CRYPTO_MAX_OVERHEAD], copy[sizeof(buf)];
 	for (int m = 0; m < NMETHODS; m++) {
-		struct crypto *tx = open_method(method_names[m], PSK);
-		struct crypto *rx = open_method(method_names[m], PSK);
-		if (tx == NULL || rx == NULL) {
-			crypto_free(tx);
-			crypto_free(rx);
+		struct crypto *tx, *rx;
+		if (!open_pair(m, &tx, &rx)) {
 			continue;
 		}
 		memset(buf, 2, 32);

@@ -6,20 +6,6 @@
 
 #include <stdio.h>
 
-static struct kcp_config cfg_default(void)
-{
-	struct kcp_config c;
-	kcp_config_default(&c);
-	return c;
-}
-
-static struct memlink_cfg link_mild(void)
-{
-	struct memlink_cfg l = {0};
-	l.delay_ms = 5;
-	return l;
-}
-
 /* Checks that hold after every run: no oversized datagram, no spin, and a
  * bounded number of flushes (each flush must have had a reason). */
 static void check_sane(struct sim *s)

@@ -11,20 +11,6 @@
  * to fit in a few MiB. */
 #define IDLE_MAX 1024u
 
-static struct kcp_config cfg_default(void)
-{
-	struct kcp_config c;
-	kcp_config_default(&c);
-	return c;
-}
-
-static struct memlink_cfg link_mild(void)
-{
-	struct memlink_cfg l = {0};
-	l.delay_ms = 5;
-	return l;
-}
-
 static uint32_t pow2(uint32_t n)
 {
 	uint32_t p = 1;
