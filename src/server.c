@@ -49,7 +49,8 @@ struct server {
 	ev_tstamp reset_window;
 	unsigned reset_count;
 	uint64_t drop_malformed, drop_unknown, drop_moved, drop_replayed_open;
-	uint64_t drop_early; /* segments of a new conversation before its dial */
+	uint64_t
+	    drop_early; /* segments of a new conversation before its dial */
 };
 
 /* ---- sockets ----------------------------------------------------------- */
@@ -245,35 +246,42 @@ static void deliver(void *ctx, const union sockaddr_any *from,
 		LOGV("[server %08x] opened by %s", conv,
 		     addr_format(from, a, sizeof(a)));
 	}
-	if (s == NULL && srv->conf->mode == MODE_SERVER &&
-	    kcp_peek_young(data, len, srv->kcfg.sndwnd)) {
-		/* Later segments of a new conversation overtook its lost
-		 * first datagram: a reset would kill a healthy connection;
-		 * the client resends the opening within an RTO. */
-		srv->drop_early++;
-		return;
-	}
 	if (s == NULL) {
+		if (srv->conf->mode == MODE_SERVER &&
+		    kcp_peek_young(data, len, srv->kcfg.sndwnd)) {
+			/* Later segments of a new conversation overtook its
+			 * lost first datagram: a reset would kill a healthy
+			 * connection; the client resends the opening within
+			 * an RTO. */
+			srv->drop_early++;
+			return;
+		}
 		srv->drop_unknown++;
 		if (reset_allowed(srv)) {
 			session_send_reset(&srv->env, conv, from);
 		}
 		return;
 	}
-	if (session_is_tombstone(s) && !reset_allowed(srv)) {
-		return;
-	}
-	if (srv->crypto == NULL && !addr_equal(from, session_peer(s))) {
+	const bool moved = !addr_equal(from, session_peer(s));
+	if (moved && srv->crypto == NULL) {
 		/* Roaming needs authentication: in plaintext mode a datagram
 		 * from another address could be anyone's (docs/PROTOCOL.md). */
 		srv->drop_moved++;
 		return;
 	}
-	if (srv->conf->mode == MODE_SERVER && !session_is_tombstone(s) &&
-	    !addr_equal(from, session_peer(s))) {
+	if (session_is_tombstone(s)) {
+		if (reset_allowed(srv)) {
+			session_input(s, from, data, len, sent_ms); /* resets */
+		}
+		return;
+	}
+	if (!moved) {
+		session_input(s, from, data, len, sent_ms);
+	} else {
 		const union sockaddr_any old = *session_peer(s);
 		session_input(s, from, data, len, sent_ms);
-		if (addr_equal(from, session_peer(s))) {
+		if (srv->conf->mode == MODE_SERVER &&
+		    addr_equal(from, session_peer(s))) {
 			/* A NAT rebinding or a new address moves the whole
 			 * client, not one connection: move its quiet
 			 * sessions too, or data for them goes to the dead
@@ -281,8 +289,6 @@ static void deliver(void *ctx, const union sockaddr_any *from,
 			struct move_ctx mc = {&old, from};
 			convmap_foreach(&srv->sessions, move_one, &mc);
 		}
-	} else {
-		session_input(s, from, data, len, sent_ms);
 	}
 	session_mark_dirty(s, &srv->dirty);
 }
