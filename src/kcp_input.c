@@ -1,0 +1,200 @@
+/* kcp_input.c — segments in: una and selective acks release the send
+ * ring and feed the RTT estimator and the congestion controller; data goes
+ * into the receive ring; fast-retransmit skips are counted. */
+#include "kcp_impl.h"
+
+#include <string.h>
+
+/* `ts`: the transmission the ack echoes, or 0 with `any` (released by una:
+ * which transmission arrived is unknown). */
+static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked, uint32_t now,
+		    bool any, uint32_t ts)
+{
+	struct seg **slot = snd_slot(kcp, sn);
+	struct seg *s = *slot;
+	if (s == NULL)
+		return;
+	*slot = NULL;
+	if (kcp->rate_on) {
+		struct kcp_rate_tx tx = {
+		    .delivered = s->rate_delivered,
+		    .delivered_ts = s->rate_delivered_ts,
+		    .first_ts = s->rate_first_ts,
+		    .app_limited = s->rate_app_limited,
+		};
+		/* The record describes the latest transmission; an ack
+		 * of an earlier one (the retransmission was spurious) must
+		 * not be measured against it: it would end a round early
+		 * and claim a rate the path never had. */
+		bool latest = any ? s->xmit == 1 : ts == s->ts;
+		kcp_rate_on_ack(&kcp->rate, latest ? &tx : NULL, s->len, s->ts,
+				now);
+	}
+	kcp->snd_bytes -= s->len;
+	kcp->flight_bytes -= s->len;
+	kcp->flight_live--;
+	(*acked)++;
+	kcp_seg_free(kcp, s);
+}
+
+/* Everything below una was received by the peer. */
+static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked,
+			uint32_t now)
+{
+	if (!before(kcp->snd_una, una))
+		return; /* old news */
+	for (uint32_t sn = kcp->snd_una; sn != una; sn++)
+		release(kcp, sn, acked, now, true, 0);
+	kcp->snd_una = una;
+}
+
+static inline void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts)
+{
+	if (kcp->ack_n == kcp->ack_alloc && !kcp_ack_grow(kcp))
+		return; /* dropped: una or a retransmission covers it */
+	kcp->acks[kcp->ack_n].sn = sn;
+	kcp->acks[kcp->ack_n].ts = ts;
+	kcp->ack_n++;
+}
+
+static void process_push(struct kcp *kcp, const struct hdr *h,
+			 const unsigned char *payload)
+{
+	kcp->segs_recv++;
+	if (before(h->sn, kcp->rcv_nxt)) {
+		push_ack(kcp, h->sn, h->ts); /* duplicate: our ack was lost */
+		return;
+	}
+	if (!before(h->sn, kcp->rcv_read + kcp->cfg.rcvwnd))
+		return; /* beyond the window: no room, the sender retries */
+	uint32_t off = h->sn - kcp->rcv_read;
+	if (off >= kcp->rcv_cap &&
+	    !kcp_rcv_resize(
+		kcp, kcp_ring_grown(kcp->rcv_cap, off + 1, kcp->rcv_max)))
+		return; /* no ack: the sender retries */
+	struct seg **slot = rcv_slot(kcp, h->sn);
+	if (*slot == NULL) {
+		struct seg *s = kcp_seg_alloc(kcp);
+		if (s == NULL)
+			return; /* no ack: the sender retries */
+		memcpy(s->buf + KCP_HEADER_SIZE, payload, h->len);
+		s->len = h->len;
+		s->sn = h->sn;
+		*slot = s;
+		kcp->rcv_ooo++;
+		kcp->bytes_recv += h->len;
+		/* Move the in-order run to the ready span. The bound matters:
+		 * at rcv_read + rcv_cap the ring wraps onto unread data. (All
+		 * held sns are below rcv_read + rcvwnd, so a ring larger than
+		 * the window has nothing to find beyond it.) */
+		while (kcp->rcv_nxt - kcp->rcv_read < kcp->rcv_cap) {
+			struct seg *r = *rcv_slot(kcp, kcp->rcv_nxt);
+			if (r == NULL)
+				break;
+			kcp->rcv_ooo--;
+			kcp->rcv_bytes += r->len;
+			kcp->rcv_nxt++;
+		}
+	}
+	push_ack(kcp, h->sn, h->ts);
+}
+
+int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
+	      uint32_t now)
+{
+	size_t off = 0;
+	int rc = 0;
+	uint32_t acked = 0;
+	bool have_max = false;
+	uint32_t max_sn = 0, max_ts = 0;
+
+	if (len == 0)
+		return -1;
+	while (off < len) {
+		struct hdr h;
+		/* A PUSH longer than our mss means the peer's mtu is larger
+		 * than ours: refuse it rather than break the memory bound. */
+		if (!kcp_hdr_decode(data + off, len - off, &h) ||
+		    h.conv != kcp->conv ||
+		    (h.cmd == KCP_CMD_PUSH && h.len > kcp->mss)) {
+			rc = -1;
+			break;
+		}
+		const unsigned char *payload = data + off + KCP_HEADER_SIZE;
+		off += KCP_HEADER_SIZE + (size_t)h.len;
+		kcp->probes_unanswered = 0;
+
+		/* A reordered old datagram must not reopen a window that a
+		 * newer one closed: take wnd only from segments whose una is
+		 * not older than the last one we used. An una beyond what we
+		 * sent is bogus and moves nothing. */
+		if (!before(kcp->snd_nxt, h.una)) {
+			if (after_eq(h.una, kcp->rmt_una)) {
+				kcp->rmt_una = h.una;
+				kcp->rmt_wnd = h.wnd;
+			}
+			process_una(kcp, h.una, &acked, now);
+		}
+
+		switch (h.cmd) {
+		case KCP_CMD_ACK:
+			if (!before(h.sn, kcp->snd_nxt))
+				break; /* never sent */
+			/* ts echoes one transmission, so the sample is valid
+			 * even for a retransmitted segment (no Karn needed). */
+			if (after_eq(now, h.ts) && now - h.ts <= KCP_RTO_MAX) {
+				kcp_rtt_sample(&kcp->rtt, now - h.ts);
+				/* A repeated ack (flush_acks) times the path
+				 * plus a batch: harmless to the rate model,
+				 * which keeps only minima. */
+				if (kcp->rate_on)
+					kcp_rate_on_rtt(&kcp->rate, now - h.ts,
+							now);
+			}
+			if (after_eq(h.sn, kcp->snd_una)) {
+				release(kcp, h.sn, &acked, now, false, h.ts);
+				if (!have_max || before(max_sn, h.sn)) {
+					have_max = true;
+					max_sn = h.sn;
+					max_ts = h.ts;
+				}
+			}
+			break;
+		case KCP_CMD_PUSH:
+			process_push(kcp, &h, payload);
+			break;
+		case KCP_CMD_WASK:
+			kcp->tell_pending = true;
+			break;
+		default: /* WINS: the header already carried the window */
+			break;
+		}
+	}
+
+	/* Selective acks may have closed the gap at snd_una. */
+	while (kcp->snd_una != kcp->snd_nxt &&
+	       *snd_slot(kcp, kcp->snd_una) == NULL)
+		kcp->snd_una++;
+	if (kcp->snd_una == kcp->snd_nxt)
+		kcp->resend_set = false;
+	kcp_cc_on_acked(&kcp->cc, acked, kcp->snd_una);
+	if (kcp->rate_on)
+		kcp_rate_update(&kcp->rate, kcp->flight_live, now);
+
+	/* Fast retransmit: count a skip for every segment below the highest
+	 * acked sn that was transmitted no later than the acked one (a segment
+	 * just retransmitted is not skipped by acks for older sends). One skip
+	 * per input call, which aggregates a datagram's acks. */
+	if (have_max && kcp->cfg.resend > 0) {
+		for (uint32_t sn = kcp->snd_una; before(sn, max_sn); sn++) {
+			struct seg *s = *snd_slot(kcp, sn);
+			if (s == NULL || s->fast || before(max_ts, s->ts))
+				continue;
+			if (++s->fastack >= kcp->cfg.resend) {
+				s->fast = true;
+				kcp->fast_pending = true;
+			}
+		}
+	}
+	return rc;
+}
