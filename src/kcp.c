@@ -18,6 +18,7 @@ void kcp_config_default(struct kcp_config *cfg)
 	cfg->nc = true;
 	cfg->cc = KCP_CC_LEGACY;
 	cfg->dead_link = 20;
+	cfg->wnd_max = 0;
 }
 
 static bool config_valid(const struct kcp_config *c)
@@ -25,7 +26,8 @@ static bool config_valid(const struct kcp_config *c)
 	return c->mtu >= 64 && c->mtu <= 65535 && c->sndwnd >= 1 &&
 	       c->sndwnd <= WND_LIMIT && c->rcvwnd >= 1 &&
 	       c->rcvwnd <= WND_LIMIT && c->interval <= 10000 &&
-	       c->dead_link >= 1 && (unsigned)c->cc <= KCP_CC_RATE;
+	       c->dead_link >= 1 && (unsigned)c->cc <= KCP_CC_RATE &&
+	       c->wnd_max <= WND_LIMIT;
 }
 
 struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
@@ -42,18 +44,26 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 	kcp->output = output;
 	kcp->user = user;
 	/* Rings and buffers come on demand; these are their ceilings. */
-	kcp->snd_max = pow2_at_least(2 * cfg->sndwnd);
-	kcp->rcv_max = pow2_at_least(cfg->rcvwnd);
-	/* Room for one ack per segment of two full windows between flushes;
-	 * beyond that acks are dropped and una or a retransmit covers them. */
-	kcp->ack_cap = 2 * cfg->rcvwnd + 16;
-	kcp->free_max = cfg->sndwnd + cfg->rcvwnd;
-	/* Assume a symmetric configuration until the peer tells its window. */
-	kcp->rmt_wnd = cfg->rcvwnd;
 	enum kcp_cc_mode mode = cfg->cc;
 	if (mode == KCP_CC_LEGACY)
 		mode = cfg->nc ? KCP_CC_NONE : KCP_CC_CLASSIC;
 	kcp->rate_on = mode == KCP_CC_RATE;
+	/* RATE sizes its windows from the path (kcp.h): the configured ones
+	 * are where they start, WND_LIMIT where they stop. */
+	uint32_t auto_max = cfg->wnd_max > 0 ? cfg->wnd_max : WND_LIMIT;
+	kcp->snd_span_max =
+	    kcp->rate_on ? umax(auto_max, cfg->sndwnd) : cfg->sndwnd;
+	kcp->rcv_wnd = cfg->rcvwnd;
+	kcp->rcv_wnd_max =
+	    kcp->rate_on ? umax(auto_max, cfg->rcvwnd) : cfg->rcvwnd;
+	kcp->snd_max = pow2_at_least(kcp->snd_span_max + cfg->sndwnd);
+	kcp->rcv_max = pow2_at_least(kcp->rcv_wnd_max);
+	/* Room for one ack per segment of two full windows between flushes;
+	 * beyond that acks are dropped and una or a retransmit covers them. */
+	kcp->ack_cap = 2 * kcp->rcv_wnd_max + 16;
+	kcp->free_max = cfg->sndwnd + cfg->rcvwnd;
+	/* Assume a symmetric configuration until the peer tells its window. */
+	kcp->rmt_wnd = cfg->rcvwnd;
 	kcp_cc_init(&kcp->cc, mode == KCP_CC_CLASSIC, cfg->sndwnd);
 	/* The conv seeds where the probing cycle starts, so that flows
 	 * sharing a path probe at different times. */

@@ -6,6 +6,15 @@
  * Memory is bounded by the windows: at most sndwnd segments in flight plus a
  * send queue of at most sndwnd segments, and at most rcvwnd segments held on
  * the receive side (the advertised window shrinks while the reader lags).
+ * With KCP_CC_RATE the windows size themselves from the path instead: the
+ * send queue stays at sndwnd, but what is in flight is bounded by the rate
+ * controller's cwnd (~2 x the measured bandwidth-delay product) and the
+ * peer's window, and the receive window starts at rcvwnd and doubles each
+ * time the sender fills half of it, up to 32768 segments; it never grows
+ * over a lagging reader (unread data >= rcvwnd closes it) and shrinks back
+ * on kcp_trim(). So a session costs what its path's BDP needs, and the
+ * worst case is 32768 segments each way (~47 MB at mtu 1400), reached only
+ * by a path that really holds that much in flight.
  *
  * Memory model (kcp_memory() reports the current figure; allocator overhead,
  * ~16 bytes per block, is not counted). A segment buffer is S = mtu + 56
@@ -13,7 +22,8 @@
  * Everything beyond struct kcp is allocated on demand:
  *  - idle (new, or after kcp_trim() with nothing queued, in flight or held
  *    for the reader): sizeof(struct kcp) only, 640 bytes on x86-64; no rings.
- *  - busy, at most: sizeof(struct kcp)
+ *  - busy, at most (NONE, CLASSIC; for RATE read the grown windows for
+ *    sndwnd in flight and rcvwnd, see above): sizeof(struct kcp)
  *      + 8 * pow2(2 * sndwnd)      send ring (slot pointers)
  *      + 8 * pow2(rcvwnd)          receive ring
  *      + 8 * (2 * rcvwnd + 16)     pending acks
@@ -60,9 +70,9 @@ typedef void (*kcp_output_fn)(const unsigned char *buf, size_t len, void *user);
  *  CLASSIC: loss-based window (slow start, AIMD, halve on loss). Collapses
  *           under random loss.
  *  RATE:    model-based (bottleneck bandwidth and min RTT, BBR-like), paced;
- *           tolerates random loss without flooding. It needs sndwnd and
- *           rcvwnd of ~3 x the path's BDP in segments (2048 for 50 Mbit/s
- *           x 100 ms, 8192 for 100 Mbit/s x 300 ms): docs/CONGESTION.md. */
+ *           tolerates random loss without flooding. Sizes the windows
+ *           itself (above; the configured ones are the starting point):
+ *           docs/CONGESTION.md. */
 enum kcp_cc_mode {
 	KCP_CC_LEGACY = 0,
 	KCP_CC_NONE,
@@ -92,6 +102,9 @@ struct kcp_config {
 	bool nc; /* with cc == KCP_CC_LEGACY: true = NONE, false = CLASSIC */
 	enum kcp_cc_mode cc;
 	uint32_t dead_link; /* retransmissions of one segment => link is dead */
+	/* RATE: where the self-sized windows stop, in segments (at least the
+	 * configured windows, at most 32768); 0 = 32768. */
+	uint32_t wnd_max;
 };
 
 /* Fill `cfg` with the engine's defaults. */

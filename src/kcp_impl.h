@@ -77,6 +77,10 @@ struct kcp {
 	struct seg **snd_ring;	   /* NULL while snd_cap is 0 */
 	uint32_t snd_cap, snd_max; /* slots now, most ever: powers of two */
 	uint32_t snd_una, snd_nxt, snd_end;
+	/* Most sns from snd_una to snd_nxt: cfg.sndwnd, or WND_LIMIT when
+	 * the windows size themselves (RATE: the peer's window and the cwnd
+	 * bound what is outstanding; this only bounds the ring). */
+	uint32_t snd_span_max;
 	uint32_t flight_live; /* unacked segments in [snd_una, snd_nxt) */
 	size_t snd_bytes;     /* payload queued or in flight, unacked */
 	size_t flight_bytes;  /* payload in flight, unacked */
@@ -99,6 +103,9 @@ struct kcp {
 	/* receive side */
 	struct seg **rcv_ring; /* NULL while rcv_cap is 0 */
 	uint32_t rcv_cap, rcv_max;
+	/* The receive window now: cfg.rcvwnd, or more once an auto-sizing
+	 * engine (RATE) saw the sender fill it (see rcv_autosize()). */
+	uint32_t rcv_wnd, rcv_wnd_max;
 	uint32_t rcv_read, rcv_nxt, rcv_ooo, rcv_off;
 	size_t rcv_bytes;
 	uint32_t last_adv; /* window in the last segment we emitted */
@@ -179,11 +186,16 @@ static inline struct seg **rcv_slot(const struct kcp *kcp, uint32_t sn)
 	return &kcp->rcv_ring[sn & (kcp->rcv_cap - 1)];
 }
 
-/* Free slots of the receive window: what we advertise. */
+/* Free slots of the receive window: what we advertise. A reader that lags
+ * by a configured window's worth closes it whatever its size: the grown
+ * window is for data in flight on a long path, not for a backlog. */
 static inline uint32_t kcp_rcv_unused(const struct kcp *kcp)
 {
-	uint32_t held = (kcp->rcv_nxt - kcp->rcv_read) + kcp->rcv_ooo;
-	return held < kcp->cfg.rcvwnd ? kcp->cfg.rcvwnd - held : 0;
+	uint32_t unread = kcp->rcv_nxt - kcp->rcv_read;
+	uint32_t held = unread + kcp->rcv_ooo;
+	if (unread >= kcp->cfg.rcvwnd || held >= kcp->rcv_wnd)
+		return 0;
+	return kcp->rcv_wnd - held;
 }
 
 /* How many segments may be in flight (NONE, CLASSIC): kcp_cc.c decides. */

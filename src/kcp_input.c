@@ -57,6 +57,21 @@ static inline void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts)
 	kcp->ack_n++;
 }
 
+/* Receive-window auto-sizing (RATE): a segment landing in the far half of
+ * the window means the sender keeps that much in flight and may want more,
+ * so the window doubles, up to rcv_wnd_max. Doubling at half keeps the
+ * window ahead of a sender whose flight doubles every round trip (startup),
+ * which must never find a window-limited plateau and read it as the path's
+ * capacity. Not while the reader lags: then the data held is a backlog,
+ * and the window must close on it, not grow. The window costs nothing
+ * until segments fill it; kcp_trim() resets it when the session is idle. */
+static void rcv_autosize(struct kcp *kcp, uint32_t off)
+{
+	if (kcp->rcv_wnd < kcp->rcv_wnd_max && off >= kcp->rcv_wnd / 2 &&
+	    kcp->rcv_nxt - kcp->rcv_read < kcp->rcv_wnd / 4)
+		kcp->rcv_wnd = umin(kcp->rcv_wnd * 2, kcp->rcv_wnd_max);
+}
+
 static void process_push(struct kcp *kcp, const struct hdr *h,
 			 const unsigned char *payload)
 {
@@ -65,7 +80,7 @@ static void process_push(struct kcp *kcp, const struct hdr *h,
 		push_ack(kcp, h->sn, h->ts); /* duplicate: our ack was lost */
 		return;
 	}
-	if (!before(h->sn, kcp->rcv_read + kcp->cfg.rcvwnd))
+	if (!before(h->sn, kcp->rcv_read + kcp->rcv_wnd))
 		return; /* beyond the window: no room, the sender retries */
 	uint32_t off = h->sn - kcp->rcv_read;
 	if (off >= kcp->rcv_cap &&
@@ -85,7 +100,7 @@ static void process_push(struct kcp *kcp, const struct hdr *h,
 		kcp->bytes_recv += h->len;
 		/* Move the in-order run to the ready span. The bound matters:
 		 * at rcv_read + rcv_cap the ring wraps onto unread data. (All
-		 * held sns are below rcv_read + rcvwnd, so a ring larger than
+		 * held sns are below rcv_read + rcv_wnd, so a ring larger than
 		 * the window has nothing to find beyond it.) */
 		while (kcp->rcv_nxt - kcp->rcv_read < kcp->rcv_cap) {
 			struct seg *r = *rcv_slot(kcp, kcp->rcv_nxt);
@@ -96,6 +111,7 @@ static void process_push(struct kcp *kcp, const struct hdr *h,
 			kcp->rcv_nxt++;
 		}
 	}
+	rcv_autosize(kcp, off);
 	push_ack(kcp, h->sn, h->ts);
 }
 

@@ -169,7 +169,12 @@ void kcp_trim(struct kcp *kcp)
 	uint32_t cap = ring_fit(kcp->snd_end - kcp->snd_una, kcp->snd_max);
 	if (cap < kcp->snd_cap)
 		(void)kcp_snd_resize(kcp, cap);
-	cap = ring_fit(rcv_span(kcp), kcp->rcv_max);
+	/* A grown receive window is given back when nothing is held: the
+	 * next transfer grows it again within a few round trips. */
+	uint32_t held = rcv_span(kcp);
+	if (held == 0)
+		kcp->rcv_wnd = kcp->cfg.rcvwnd;
+	cap = ring_fit(held, kcp->rcv_max);
 	if (cap < kcp->rcv_cap)
 		(void)kcp_rcv_resize(kcp, cap);
 }

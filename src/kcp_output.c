@@ -28,8 +28,8 @@ static bool can_send_new(const struct kcp *kcp)
 	 * order part a second time (those sns were acked), which under
 	 * random loss halved the usable window; comparing what is actually
 	 * outstanding against wnd is exact (conservative when acks are
-	 * lost). sndwnd still bounds the span: the ring's size. */
-	return kcp->snd_nxt - kcp->snd_una < kcp->cfg.sndwnd &&
+	 * lost). snd_span_max still bounds the span: the ring's size. */
+	return kcp->snd_nxt - kcp->snd_una < kcp->snd_span_max &&
 	       kcp->flight_live < kcp->rmt_wnd && !rate_cwnd_full(kcp);
 }
 
@@ -271,7 +271,7 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		uint32_t limit = kcp->snd_una + kcp_send_window(kcp);
 		uint32_t cap = UINT32_MAX;
 		if (kcp->rate_on) {
-			limit = kcp->snd_una + kcp->cfg.sndwnd;
+			limit = kcp->snd_una + kcp->snd_span_max;
 			cap = kcp->rmt_wnd;
 		}
 		while (kcp->snd_nxt != kcp->snd_end &&

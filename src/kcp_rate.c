@@ -18,26 +18,28 @@
  * buffer by half a BDP in the tests; 2 still doubles every round. */
 #define CWND_GAIN 512u
 /* Startup is over when the estimate grew less than 25% in 3 rounds. */
-#define FULL_BW_NUM	 5u
-#define FULL_BW_DEN	 4u
-#define FULL_BW_ROUNDS	 3u
-#define MIN_RTT_WINDOW	 10000u /* ms without a new minimum => probe_rtt */
-#define PROBE_RTT_TIME	 200u	/* ms spent at the floor in probe_rtt */
-#define PROBE_RTT_CWND	 4u
-#define INIT_CWND	 16u
-#define MIN_CWND	 4u
-#define CWND_HEADROOM	 4u /* segments above gain x BDP: ack clumping */
-#define QUEUE_FLOOR	 4u /* ms: RTT rises below this are timer noise */
-#define QUEUE_ROUNDS	 3u /* rounds of standing queue => we overestimate */
-#define STARTUP_RTT_SEEN 8u /* samples in a round before its min counts */
-#define HEAVY_LOSS_PCT	 20u
-#define HEAVY_LOSS_MIN	 8u /* segments: a tiny round proves nothing */
-#define LOSS_UNIT	 1024u
-#define LOSS_COMP_MAX	 (LOSS_UNIT * HEAVY_LOSS_PCT / 100)
-#define PACE_BURST_MS	 2u
-#define PACE_BURST_SEGS	 2u
-#define CYCLE_LEN	 8u
-#define DRAIN_MAX_RTTS	 3u
+#define FULL_BW_NUM	  5u
+#define FULL_BW_DEN	  4u
+#define FULL_BW_ROUNDS	  3u
+#define MIN_RTT_WINDOW	  10000u /* ms without a new minimum => probe_rtt */
+#define PROBE_RTT_TIME	  200u	 /* ms spent at the floor in probe_rtt */
+#define PROBE_RTT_CWND	  4u
+#define INIT_CWND	  16u
+#define MIN_CWND	  4u
+#define CWND_HEADROOM	  4u  /* segments above gain x BDP: ack clumping */
+#define QUEUE_FLOOR	  4u  /* ms: RTT rises below this are timer noise */
+#define QUEUE_ROUNDS	  3u  /* rounds of standing queue => we overestimate */
+#define STARTUP_RTT_SEEN  8u  /* samples in a round before its min counts */
+#define STARTUP_QUEUE_DIV 8u  /* startup ends at a queue of min RTT / 8, */
+#define STARTUP_QUEUE_MAX 16u /* but never waits for more than 16 ms */
+#define HEAVY_LOSS_PCT	  20u
+#define HEAVY_LOSS_MIN	  8u /* segments: a tiny round proves nothing */
+#define LOSS_UNIT	  1024u
+#define LOSS_COMP_MAX	  (LOSS_UNIT * HEAVY_LOSS_PCT / 100)
+#define PACE_BURST_MS	  2u
+#define PACE_BURST_SEGS	  2u
+#define CYCLE_LEN	  8u
+#define DRAIN_MAX_RTTS	  3u
 
 static const uint32_t cycle_gain[CYCLE_LEN] = {320, 192, 256, 256,
 					       256, 256, 256, 256};
@@ -61,6 +63,7 @@ void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed)
 	r->pacing_gain = STARTUP_GAIN;
 	r->cwnd_gain = CWND_GAIN;
 	r->round_min_rtt = UINT32_MAX;
+	r->round_early_min_rtt = UINT32_MAX;
 	r->cwnd = INIT_CWND;
 	/* No RTT known: pace as if it were 1 ms, which leaves the initial
 	 * window to the cwnd alone. */
@@ -175,6 +178,8 @@ void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
 		rtt = 1; /* same-ms ack: the clock's resolution */
 	if (rtt < r->round_min_rtt)
 		r->round_min_rtt = rtt;
+	if (r->round_rtt_n < STARTUP_RTT_SEEN && rtt < r->round_early_min_rtt)
+		r->round_early_min_rtt = rtt;
 	r->round_rtt_n++;
 	if (r->state == KCP_STATE_PROBE_RTT) {
 		if (rtt < r->probe_min_rtt)
@@ -190,6 +195,13 @@ void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
 
 void kcp_rate_on_lost(struct kcp_rate *r, uint32_t n)
 {
+	/* Before the first RTT sample the timer is a guess (200 ms): on a
+	 * longer path it fires for the whole first flight, which is not
+	 * lost, and counted as a heavy loss it ended startup at a few
+	 * segments per round trip (300 ms paths crawled up from 0.5 Mbit/s
+	 * in probe_bw for seconds). */
+	if (!r->min_rtt_valid)
+		return;
 	r->round_lost += n;
 }
 
@@ -256,6 +268,13 @@ static uint32_t bdp_segs(const struct kcp_rate *r, uint32_t gain)
 static uint32_t queue_thresh(const struct kcp_rate *r)
 {
 	return r->min_rtt + max32(r->min_rtt / 4, QUEUE_FLOOR);
+}
+
+static uint32_t startup_thresh(const struct kcp_rate *r)
+{
+	uint32_t q = r->min_rtt / STARTUP_QUEUE_DIV;
+	q = q < QUEUE_FLOOR ? QUEUE_FLOOR : q;
+	return r->min_rtt + (q > STARTUP_QUEUE_MAX ? STARTUP_QUEUE_MAX : q);
 }
 
 static void enter_probe_bw(struct kcp_rate *r, uint32_t now)
@@ -334,6 +353,7 @@ static void end_round(struct kcp_rate *r, uint32_t now)
 	r->round_lost = 0;
 	r->round_acked = 0;
 	r->round_min_rtt = UINT32_MAX;
+	r->round_early_min_rtt = UINT32_MAX;
 	r->round_rtt_n = 0;
 	r->round_ts = now;
 	r->round_delivered = r->delivered;
@@ -343,11 +363,15 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 {
 	switch (r->state) {
 	case KCP_STATE_STARTUP:
-		/* A queue is already standing this round: the pipe is full
-		 * (the delay-based exit of HyStart), sooner than the 3 rounds
-		 * of a flat estimate, which overflow a shallow buffer. */
+		/* The first acks of this round already met a queue: the
+		 * last round's doubling overfilled the pipe (the delay-based
+		 * exit of HyStart++), sooner than the 3 rounds of a flat
+		 * estimate, which overflow a shallow buffer. The round's
+		 * first samples, not its minimum: the minimum stays low
+		 * until the queue has stood for a whole round, and a round
+		 * at 2.89 x overflowed a one-BDP buffer in the tests. */
 		if (r->min_rtt_valid && r->round_rtt_n >= STARTUP_RTT_SEEN &&
-		    r->round_min_rtt > queue_thresh(r))
+		    r->round_early_min_rtt > startup_thresh(r))
 			enter_drain(r, now);
 		break;
 	case KCP_STATE_DRAIN:

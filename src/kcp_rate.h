@@ -50,6 +50,7 @@ struct kcp_rate {
 	bool round_start;
 	uint32_t round_lost, round_acked; /* segments, this round */
 	uint32_t round_min_rtt;		  /* UINT32_MAX: no sample yet */
+	uint32_t round_early_min_rtt;	  /* of its first samples */
 	uint32_t round_rtt_n;		  /* RTT samples this round */
 	uint32_t rtt_high_rounds;	  /* consecutive rounds with a queue */
 	uint32_t loss;			  /* smoothed share lost, x/1024 */

@@ -26,12 +26,17 @@ static void out_cb(const unsigned char *buf, size_t len, void *user)
 		__builtin_trap();
 }
 
-/* kcp.h's ceiling for these windows, with 1 KiB for the struct. */
-#define CEILING                                                  \
-	(1024 + 8 * (2 * WND + WND) + 8 * (2 * WND + 16) + MTU + \
-	 (MTU + 40) * (3 * WND))
+/* RATE sizes its windows itself, from WND up to this. */
+#define WND_MAX 64
+
+/* kcp.h's ceiling for windows of w segments (w_max when grown: the send
+ * ring spans w_max in flight + WND queued), with 1 KiB for the struct. */
+#define CEILING(w)                                                    \
+	(1024 + 8 * (2 * (w) + WND) + 8 * (2 * (w) + 16) + 8 * (w) +  \
+	 MTU + (MTU + 40) * (2 * (w) + 3 * WND))
 
 static bool trim_steps;
+static size_t wnd_now; /* WND, or WND_MAX for RATE */
 
 static void settle(struct kcp *k, uint32_t now)
 {
@@ -43,9 +48,9 @@ static void settle(struct kcp *k, uint32_t now)
 		if (kcp_next_deadline(k, now) == now)
 			__builtin_trap();
 	}
-	if (kcp_readable(k) > (size_t)WND * (MTU - KCP_HEADER_SIZE))
+	if (kcp_readable(k) > wnd_now * (MTU - KCP_HEADER_SIZE))
 		__builtin_trap();
-	if (kcp_memory(k) > CEILING)
+	if (kcp_memory(k) > CEILING(wnd_now))
 		__builtin_trap();
 	if (trim_steps)
 		kcp_trim(k);
@@ -73,6 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.nodelay = mode & 4;
 	cfg.resend = mode & 8 ? 2 : 0;
 	cfg.dead_link = 3;
+	cfg.wnd_max = WND_MAX;
+	wnd_now = cfg.cc == KCP_CC_RATE ? WND_MAX : WND;
 	struct kcp *k = kcp_new(conv, &cfg, out_cb, NULL);
 	if (k == NULL)
 		return 0;
@@ -109,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct kcp_stats st;
 	kcp_get_stats(k, &st);
-	if (st.inflight > WND)
+	if (st.inflight > wnd_now)
 		__builtin_trap();
 	kcp_free(k);
 	return 0;
