@@ -14,6 +14,7 @@
 #include "netutil.h"
 #include "prng.h"
 #include "tool.h"
+#include "toolmain.h"
 
 #include <ev.h>
 
@@ -436,14 +437,11 @@ static void listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	for (int budget = 64; budget > 0; budget--) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		ssize_t n = recvfrom(w->fd, dgram, sizeof(dgram), 0,
-				     (struct sockaddr *)&ss, &sl);
+		struct netaddr from;
+		ssize_t n =
+		    netutil_recvfrom(w->fd, dgram, sizeof(dgram), &from);
 		if (n < 0)
 			break;
-		struct netaddr from;
-		netaddr_from(&from, (struct sockaddr *)&ss, sl);
 		struct client *c = client_get(&from);
 		if (c == NULL)
 			continue;
@@ -670,17 +668,13 @@ int main(int argc, char **argv)
 			ok = tool_parse_double(optarg, 0, 1e6, &speed);
 			break;
 		case 't':
-			ok = tool_parse_double(optarg, 0.001, 1e6, &timeout);
+			ok = tool_opt_timeout(optarg, &timeout);
 			break;
 		case 'f':
 			stats_file = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 1;
+			return tool_opt_help(o, usage);
 		}
 		if (!ok) {
 			fprintf(stderr, "udprelay: bad value \"%s\"\n", optarg);
@@ -692,20 +686,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	if (!netaddr_parse(target_str, &g.target)) {
-		fprintf(stderr, "udprelay: bad address \"%s\"\n", target_str);
+	if (!tool_opt_addr("udprelay", target_str, &g.target))
 		return 1;
-	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	tool_raise_nofile();
 	if (replay_file != NULL)
 		return replay(replay_file, speed, timeout);
 
 	struct netaddr la;
-	if (!netaddr_parse(listen_str, &la)) {
-		fprintf(stderr, "udprelay: bad address \"%s\"\n", listen_str);
+	if (!tool_opt_addr("udprelay", listen_str, &la))
 		return 1;
-	}
 	g.rate_Bps = rate_mbit * 1e6 / 8;
 	g.qlimit =
 	    queue_kb > 0 ? (size_t)queue_kb * 1024 : (size_t)(g.rate_Bps * 0.1);
@@ -719,17 +709,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "udprelay: %s: %s\n", capture, strerror(errno));
 		return 1;
 	}
-	g.lfd = netutil_udp_bind(&la);
-	struct netaddr bound;
-	if (g.lfd < 0 || !netutil_local_addr(g.lfd, &bound)) {
-		fprintf(stderr, "udprelay: cannot bind %s: %s\n", listen_str,
-			strerror(errno));
+	g.lfd = tool_listen("udprelay", &la, SOCK_DGRAM, UDP_BUFFERS);
+	if (g.lfd < 0) {
 		if (g.capture != NULL)
 			fclose(g.capture);
 		return 1;
 	}
-	netutil_set_buffers(g.lfd, UDP_BUFFERS);
-	printf("listening on %d\n", netaddr_port(&bound));
 
 	g.loop = ev_default_loop(0);
 	double now = ev_now(g.loop);
@@ -743,16 +728,11 @@ int main(int argc, char **argv)
 
 	char line[1024];
 	stats_line(line, sizeof(line));
-	printf("udprelay: %s%s\n", line, g.stop.timed_out ? " (timeout)" : "");
-	bool ok = stats_file == NULL || tool_write_file(stats_file, line);
+	int rc = tool_finish("udprelay", line, stats_file, &g.stop);
 	cleanup();
 	ev_io_stop(g.loop, &g.w_listen);
 	close(g.lfd);
 	tool_stop_end(&g.stop, g.loop);
 	ev_loop_destroy(g.loop);
-	if (g.stop.timed_out) {
-		fprintf(stderr, "udprelay: timeout after %g s\n", timeout);
-		return 2;
-	}
-	return ok ? 0 : 1;
+	return rc;
 }

@@ -5,6 +5,7 @@
 #include "prng.h"
 #include "sha256.h"
 #include "tool.h"
+#include "toolmain.h"
 
 #include <ev.h>
 
@@ -373,16 +374,15 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	for (int budget = 256; budget > 0; budget--) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		ssize_t n = recvfrom(w->fd, scratch, sizeof(scratch), 0,
-				     (struct sockaddr *)&ss, &sl);
+		struct netaddr from;
+		ssize_t n =
+		    netutil_recvfrom(w->fd, scratch, sizeof(scratch), &from);
 		if (n < 0)
 			return;
 		g.dgrams_in++;
 		g.bytes_in += (uint64_t)n;
-		if (sendto(w->fd, scratch, (size_t)n, 0, (struct sockaddr *)&ss,
-			   sl) == n) {
+		if (sendto(w->fd, scratch, (size_t)n, 0,
+			   (struct sockaddr *)&from.ss, from.len) == n) {
 			g.dgrams_out++;
 			g.bytes_out += (uint64_t)n;
 		} else {
@@ -410,8 +410,9 @@ int main(int argc, char **argv)
 
 	g.max_conns = 4096;
 	g.reply_size = 1 << 20;
-	int o;
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	int o, idx = 0;
+	while ((o = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+		bool ok = true;
 		switch (o) {
 		case 'l':
 			listen_str = optarg;
@@ -431,41 +432,26 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 't':
-			if (!tool_parse_double(optarg, 0.001, 1e6, &timeout)) {
-				fprintf(stderr,
-					"upstream: bad --timeout "
-					"\"%s\"\n",
-					optarg);
-				return 1;
-			}
+			ok = tool_opt_timeout(optarg, &timeout);
 			break;
 		case 'c':
-			if (!tool_parse_u64(optarg, 1, 1000000, &v)) {
-				fprintf(stderr,
-					"upstream: bad --max-conns "
-					"\"%s\"\n",
-					optarg);
-				return 1;
-			}
-			g.max_conns = (unsigned)v;
+			ok = tool_parse_u64(optarg, 1, 1000000, &v);
+			if (ok)
+				g.max_conns = (unsigned)v;
 			break;
 		case 'r':
-			if (!tool_parse_size(optarg, &g.reply_size)) {
-				fprintf(stderr,
-					"upstream: bad --reply-size "
-					"\"%s\"\n",
-					optarg);
-				return 1;
-			}
+			ok = tool_parse_size(optarg, &g.reply_size);
 			break;
 		case 's':
 			stats_file = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
+			return tool_opt_help(o, usage);
+		}
+		if (!ok) {
+			/* Only options with a value get here: name it. */
+			fprintf(stderr, "upstream: bad --%s \"%s\"\n",
+				opts[idx].name, optarg);
 			return 1;
 		}
 	}
@@ -476,29 +462,17 @@ int main(int argc, char **argv)
 	g.mode = (enum mode)mode;
 
 	struct netaddr la;
-	if (!netaddr_parse(listen_str, &la)) {
-		fprintf(stderr, "upstream: bad address \"%s\"\n", listen_str);
+	if (!tool_opt_addr("upstream", listen_str, &la))
 		return 1;
-	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	tool_raise_nofile();
 
-	g.lfd = g.mode == M_UDPECHO ? netutil_udp_bind(&la)
-				    : netutil_tcp_listen(&la, 4096);
-	if (g.lfd < 0) {
-		fprintf(stderr, "upstream: cannot listen on %s: %s\n",
-			listen_str, strerror(errno));
+	g.lfd = tool_listen("upstream", &la,
+			    g.mode == M_UDPECHO ? SOCK_DGRAM : SOCK_STREAM,
+			    4 << 20);
+	if (g.lfd < 0)
 		return 1;
-	}
-	if (g.mode == M_UDPECHO)
-		netutil_set_buffers(g.lfd, 4 << 20);
-	struct netaddr bound;
-	if (!netutil_local_addr(g.lfd, &bound)) {
-		close(g.lfd);
-		return 1;
-	}
-	printf("listening on %d\n", netaddr_port(&bound));
 
 	g.loop = ev_default_loop(0);
 	ev_io_init(&g.w_listen, g.mode == M_UDPECHO ? udp_cb : accept_cb, g.lfd,
@@ -524,11 +498,5 @@ int main(int argc, char **argv)
 		 (unsigned long long)g.bytes_out, (unsigned long long)g.errors,
 		 (unsigned long long)g.dgrams_in,
 		 (unsigned long long)g.dgrams_out);
-	printf("upstream: %s%s\n", line, g.stop.timed_out ? " (timeout)" : "");
-	bool ok = stats_file == NULL || tool_write_file(stats_file, line);
-	if (g.stop.timed_out) {
-		fprintf(stderr, "upstream: timeout after %g s\n", timeout);
-		return 2;
-	}
-	return ok ? 0 : 1;
+	return tool_finish("upstream", line, stats_file, &g.stop);
 }

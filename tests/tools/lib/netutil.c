@@ -146,6 +146,14 @@ void netaddr_from(struct netaddr *out, const struct sockaddr *sa, socklen_t len)
 	out->len = len;
 }
 
+ssize_t netutil_recvfrom(int fd, void *buf, size_t len, struct netaddr *from)
+{
+	memset(from, 0, sizeof(*from));
+	from->len = sizeof(from->ss);
+	return recvfrom(fd, buf, len, 0, (struct sockaddr *)&from->ss,
+			&from->len);
+}
+
 bool netutil_set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct netaddr {
 	struct sockaddr_storage ss;
@@ -47,6 +48,8 @@ bool netutil_set_nonblock(int fd);
  * sysctl cap when privileged). UDP test traffic must not be lost to a
  * briefly descheduled process: that would pass for impairment. */
 void netutil_set_buffers(int fd, int bytes);
+/* recvfrom() that fills a netaddr with the sender; bytes or -1 (errno). */
+ssize_t netutil_recvfrom(int fd, void *buf, size_t len, struct netaddr *from);
 /* The pending error of a non-blocking connect (SO_ERROR), 0 if none. */
 int netutil_socket_error(int fd);
 

@@ -177,6 +177,7 @@ void tool_stop_start(struct tool_stop *st, struct ev_loop *loop,
 		     double timeout_s)
 {
 	st->timed_out = false;
+	st->timeout_s = timeout_s;
 	ev_timer_init(&st->w_timeout, tool_stop_timeout_cb, timeout_s, 0);
 	st->w_timeout.data = st;
 	ev_timer_start(loop, &st->w_timeout);

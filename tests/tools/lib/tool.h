@@ -32,6 +32,7 @@ bool tool_write_file(const char *path, const char *line);
 struct tool_stop {
 	ev_timer w_timeout;
 	ev_signal w_int, w_term;
+	double timeout_s; /* as given, for the exit message */
 	bool timed_out;
 };
 void tool_stop_start(struct tool_stop *st, struct ev_loop *loop,
