@@ -43,8 +43,15 @@
 #define PROBE_MAX 4000u /* probe backoff cap */
 #define IDLE_WAIT 0x3fffffffu
 #define WND_LIMIT 32768u /* windows must fit the u16 wnd field */
-#define RING_MIN  16u	 /* first ring size: a small transfer's whole span */
-#define ACK_MIN	  16u	 /* first ack list size */
+/* Acks wait for company: a datagram of acks costs 68 bytes of UDP/IP and
+ * AEAD overhead, so one per data segment added 5% to the wire. They leave
+ * when ACK_EVERY are pending or the first has waited ACK_DELAY ms (1-2 ms
+ * real with a ms clock), or earlier with data going the other way. */
+#define ACK_EVERY   16u
+#define ACK_DELAY   2u
+#define ACK_RUN_MAX 255u /* sns one ACK covers: sn .. sn + frg (u8) */
+#define RING_MIN    16u	 /* first ring size: a small transfer's whole span */
+#define ACK_MIN	    16u	 /* first ack list size */
 
 struct seg {
 	struct seg *next;	 /* free list link */
@@ -116,6 +123,7 @@ struct kcp {
 	/* RATE: acks[0, ack_rep) were sent once already and are repeated
 	 * with the next batch (see flush_acks). */
 	uint32_t ack_rep;
+	uint32_t ack_due; /* new acks (beyond ack_rep) are sent by then */
 
 	/* Spare segment buffers: glibc malloc/free of ~1.4 KiB blocks churning
 	 * a thousand at a time costs 4x the rest of the input path (heap trim
@@ -138,6 +146,7 @@ struct kcp {
 struct hdr {
 	uint32_t conv, ts, sn, una, len;
 	uint8_t cmd;
+	uint8_t frg; /* ACK: it also acknowledges sn + 1 .. sn + frg */
 	uint16_t wnd;
 };
 

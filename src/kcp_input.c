@@ -48,8 +48,11 @@ static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked,
 	kcp->snd_una = una;
 }
 
-static inline void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts)
+static inline void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts,
+			    uint32_t now)
 {
+	if (kcp->ack_n == kcp->ack_rep)
+		kcp->ack_due = now + ACK_DELAY;
 	if (kcp->ack_n == kcp->ack_alloc && !kcp_ack_grow(kcp))
 		return; /* dropped: una or a retransmission covers it */
 	kcp->acks[kcp->ack_n].sn = sn;
@@ -73,11 +76,12 @@ static void rcv_autosize(struct kcp *kcp, uint32_t off)
 }
 
 static void process_push(struct kcp *kcp, const struct hdr *h,
-			 const unsigned char *payload)
+			 const unsigned char *payload, uint32_t now)
 {
 	kcp->segs_recv++;
 	if (before(h->sn, kcp->rcv_nxt)) {
-		push_ack(kcp, h->sn, h->ts); /* duplicate: our ack was lost */
+		/* duplicate: our ack was lost */
+		push_ack(kcp, h->sn, h->ts, now);
 		return;
 	}
 	if (!before(h->sn, kcp->rcv_read + kcp->rcv_wnd))
@@ -112,7 +116,34 @@ static void process_push(struct kcp *kcp, const struct hdr *h,
 		}
 	}
 	rcv_autosize(kcp, off);
-	push_ack(kcp, h->sn, h->ts);
+	push_ack(kcp, h->sn, h->ts, now);
+}
+
+/* The sns one input call released by ACKs, as runs sorted by first sn, for
+ * counting how many were acknowledged above a hole. A datagram holds at
+ * most mtu / 24 runs; past RUNS_MAX the last one absorbs the count. */
+#define RUNS_MAX 32
+struct runs {
+	uint32_t n, total;
+	struct {
+		uint32_t first, count;
+	} r[RUNS_MAX];
+};
+
+static void runs_add(struct runs *rs, uint32_t first, uint32_t count)
+{
+	rs->total += count;
+	if (rs->n == RUNS_MAX) {
+		rs->r[RUNS_MAX - 1].count += count;
+		return;
+	}
+	uint32_t i = rs->n++;
+	while (i > 0 && before(first, rs->r[i - 1].first)) {
+		rs->r[i] = rs->r[i - 1];
+		i--;
+	}
+	rs->r[i].first = first;
+	rs->r[i].count = count;
 }
 
 int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
@@ -123,6 +154,7 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 	uint32_t acked = 0;
 	bool have_max = false;
 	uint32_t max_sn = 0, max_ts = 0;
+	struct runs runs = {0};
 
 	if (len == 0)
 		return -1;
@@ -153,8 +185,10 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 		}
 
 		switch (h.cmd) {
-		case KCP_CMD_ACK:
-			if (!before(h.sn, kcp->snd_nxt))
+		case KCP_CMD_ACK: {
+			/* sn .. last, a run; ts belongs to last's arrival. */
+			uint32_t last = h.sn + h.frg;
+			if (!before(last, kcp->snd_nxt) || before(last, h.sn))
 				break; /* never sent */
 			/* ts echoes one transmission, so the sample is valid
 			 * even for a retransmitted segment (no Karn needed). */
@@ -167,17 +201,27 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 					kcp_rate_on_rtt(&kcp->rate, now - h.ts,
 							now);
 			}
-			if (after_eq(h.sn, kcp->snd_una)) {
-				release(kcp, h.sn, &acked, now, false, h.ts);
-				if (!have_max || before(max_sn, h.sn)) {
-					have_max = true;
-					max_sn = h.sn;
-					max_ts = h.ts;
-				}
+			if (before(last, kcp->snd_una))
+				break; /* old news */
+			/* Which transmission of the run's other sns arrived
+			 * is not said: release() takes a single send's. */
+			uint32_t first =
+			    before(h.sn, kcp->snd_una) ? kcp->snd_una : h.sn;
+			uint32_t was = acked;
+			for (uint32_t sn = first; sn != last; sn++)
+				release(kcp, sn, &acked, now, true, 0);
+			release(kcp, last, &acked, now, false, h.ts);
+			if (acked != was)
+				runs_add(&runs, first, acked - was);
+			if (!have_max || before(max_sn, last)) {
+				have_max = true;
+				max_sn = last;
+				max_ts = h.ts;
 			}
 			break;
+		}
 		case KCP_CMD_PUSH:
-			process_push(kcp, &h, payload);
+			process_push(kcp, &h, payload, now);
 			break;
 		case KCP_CMD_WASK:
 			kcp->tell_pending = true;
@@ -197,16 +241,22 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 	if (kcp->rate_on)
 		kcp_rate_update(&kcp->rate, kcp->flight_live, now);
 
-	/* Fast retransmit: count a skip for every segment below the highest
-	 * acked sn that was transmitted no later than the acked one (a segment
-	 * just retransmitted is not skipped by acks for older sends). One skip
-	 * per input call, which aggregates a datagram's acks. */
+	/* Fast retransmit: a segment below the highest acked sn, transmitted
+	 * no later than the acked one (a segment just retransmitted is not
+	 * skipped by acks for older sends), counts the segments this call
+	 * acknowledged above it (at least one: max_sn). Counting datagrams
+	 * instead (one skip per input call) failed once acks travel as runs:
+	 * a burst's acks fit one datagram. */
 	if (have_max && kcp->cfg.resend > 0) {
+		uint32_t above = runs.total, r = 0;
 		for (uint32_t sn = kcp->snd_una; before(sn, max_sn); sn++) {
+			while (r < runs.n && !before(sn, runs.r[r].first))
+				above -= runs.r[r++].count;
 			struct seg *s = *snd_slot(kcp, sn);
 			if (s == NULL || s->fast || before(max_ts, s->ts))
 				continue;
-			if (++s->fastack >= kcp->cfg.resend) {
+			s->fastack += above > 0 ? above : 1;
+			if (s->fastack >= kcp->cfg.resend) {
 				s->fast = true;
 				kcp->fast_pending = true;
 			}

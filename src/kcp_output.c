@@ -192,21 +192,37 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
  * retransmissions at 5% data loss). So in RATE mode an ack above rcv_nxt
  * goes out twice, the second time riding with the next batch: a few bytes
  * on the reverse path instead of a segment on the forward one. */
+/* Consecutive sns in arrival order go out as one ACK of a run (frg = its
+ * length - 1, ts of its last): a steady stream costs one 24-byte segment
+ * per batch instead of one per data segment. */
 static void flush_acks(struct kcp *kcp, struct hdr *h)
 {
 	uint32_t keep = 0;
+	bool open = false;
 	h->cmd = KCP_CMD_ACK;
 	for (uint32_t i = 0; i < kcp->ack_n; i++) {
 		struct ack a = kcp->acks[i];
 		if (i < kcp->ack_rep && before(a.sn, kcp->rcv_nxt))
 			continue; /* una covers it now */
-		h->sn = a.sn;
-		h->ts = a.ts;
-		emit_ctl(kcp, h);
+		if (open && a.sn == h->sn + h->frg + 1u &&
+		    h->frg < ACK_RUN_MAX) {
+			h->frg++;
+			h->ts = a.ts;
+		} else {
+			if (open)
+				emit_ctl(kcp, h);
+			open = true;
+			h->sn = a.sn;
+			h->ts = a.ts;
+			h->frg = 0;
+		}
 		if (kcp->rate_on && i >= kcp->ack_rep &&
 		    !before(a.sn, kcp->rcv_nxt))
 			kcp->acks[keep++] = a;
 	}
+	if (open)
+		emit_ctl(kcp, h);
+	h->frg = 0;
 	kcp->ack_n = kcp->ack_rep = keep;
 }
 
@@ -301,12 +317,18 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 
 uint32_t kcp_next_deadline(const struct kcp *kcp, uint32_t now)
 {
-	if (kcp->ack_n > kcp->ack_rep || kcp->tell_pending)
+	if (kcp->tell_pending)
 		return now;
 	/* Data segments due (fast retransmit, timeout, new data) wait for the
 	 * pacer; acks and window control never do. */
 	bool paced = kcp->fast_pending || can_send_new(kcp);
 	uint32_t wait = IDLE_WAIT;
+	if (kcp->ack_n > kcp->ack_rep) {
+		if (kcp->ack_n - kcp->ack_rep >= ACK_EVERY ||
+		    !before(now, kcp->ack_due))
+			return now;
+		wait = kcp->ack_due - now;
+	}
 	if (probe_needed(kcp)) {
 		if (!kcp->probe_armed)
 			return now; /* the flush arms the probe timer */

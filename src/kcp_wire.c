@@ -20,7 +20,7 @@ void kcp_hdr_encode(unsigned char *p, const struct hdr *h)
 {
 	put32(p, h->conv);
 	p[4] = h->cmd;
-	p[5] = 0; /* frg: stream mode */
+	p[5] = h->frg; /* stream mode: 0 but in a run-length ACK */
 	p[6] = (unsigned char)h->wnd;
 	p[7] = (unsigned char)(h->wnd >> 8);
 	put32(p + 8, h->ts);
@@ -35,6 +35,7 @@ bool kcp_hdr_decode(const unsigned char *p, size_t len, struct hdr *h)
 		return false;
 	h->conv = get32(p);
 	h->cmd = p[4];
+	h->frg = p[5];
 	h->wnd = (uint16_t)(p[6] | p[7] << 8);
 	h->ts = get32(p + 8);
 	h->sn = get32(p + 12);

@@ -45,7 +45,8 @@ done
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 DAEMON=$BUILD/kcptun-libev
-OUT=$SRC/docs/bench
+# BENCH_OUT=DIR: results there, docs/ untouched (for trial runs)
+OUT=${BENCH_OUT:-$SRC/docs/bench}
 # shellcheck source=contrib/bench/lib.sh
 . "$HERE/lib.sh"
 # shellcheck source=contrib/bench/lossy.sh
@@ -540,7 +541,8 @@ main() {
 		rec run - - - load_end "$(loadavg)" loadavg
 		write_report
 		cp "$TSV" "$OUT/loopback.tsv"
-		splice "$SRC/docs/BENCHMARKS.md" loopback "$OUT/loopback.md"
+		[ -z "${BENCH_OUT:-}" ] &&
+			splice "$SRC/docs/BENCHMARKS.md" loopback "$OUT/loopback.md"
 		say ""
 		cat "$OUT/loopback.md"
 	fi

@@ -351,6 +351,9 @@ bench_lossy() {
 	# BENCH_LAB_CONTENDERS="tcp-cubic ours-sample": a subset (for testing)
 	[ -n "${BENCH_LAB_CONTENDERS:-}" ] &&
 		read -r -a LAB_CONTENDERS <<<"$BENCH_LAB_CONTENDERS"
+	# BENCH_LAB_SCENARIOS="0.02 150 100;0.05 50 50": a subset, likewise
+	[ -n "${BENCH_LAB_SCENARIOS:-}" ] &&
+		IFS=';' read -r -a LAB_SCENARIOS <<<"$BENCH_LAB_SCENARIOS"
 	[ -n "$QUICK" ] && LAB_T=5
 	modprobe tcp_bbr 2>/dev/null # may fail: lab_tunnel then says unavailable
 	CLEANUP_EXTRA=lab_cleanup
@@ -381,7 +384,8 @@ bench_lossy() {
 	lab_restore_cc
 	lab_report
 	cp "$LTSV" "$OUT/lossy.tsv"
-	splice "$SRC/docs/BENCHMARKS.md" lossy "$OUT/lossy.md"
+	[ -z "${BENCH_OUT:-}" ] &&
+		splice "$SRC/docs/BENCHMARKS.md" lossy "$OUT/lossy.md"
 	say ""
 	cat "$OUT/lossy.md"
 }
