@@ -57,6 +57,7 @@ struct kcp_rate {
 
 	/* model */
 	uint64_t bw_slot[KCP_RATE_BW_ROUNDS]; /* max sample per round */
+	uint32_t bw_slot_idx, bw_slot_ts;     /* the slot filled now */
 	uint64_t bw;			      /* bytes/s, max of the slots */
 	bool min_rtt_valid;
 	uint32_t min_rtt, min_rtt_ts;
