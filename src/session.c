@@ -404,8 +404,13 @@ void session_flush(struct session *s)
 	if (s->state == S_TOMBSTONE) {
 		return;
 	}
-	if (s->env->conf->kcp.flush >= 2) {
-		kcp_flush(s->kcp, clock_mono_ms());
+	/* "Acks at once" means as soon as the engine wants them out: it
+	 * holds them a millisecond or two to share a datagram (kcp_impl.h,
+	 * ACK_DELAY), which a flush here would defeat. */
+	const uint32_t now = clock_mono_ms();
+	if (s->env->conf->kcp.flush >= 2 &&
+	    kcp_next_deadline(s->kcp, now) == now) {
+		kcp_flush(s->kcp, now);
 	}
 	session_after_activity(s);
 }
