@@ -76,6 +76,33 @@ static bool ipv6_usable(void)
 	return true;
 }
 
+/* A literal address needs no resolver. getaddrinfo() would still ask the
+ * kernel for the host's interfaces (AI_ADDRCONFIG: a netlink round trip)
+ * and sort by gai.conf, leaving ~90 KiB of libc code mapped in a daemon
+ * that never calls it again. Scoped IPv6 ("fe80::1%eth0") and the old
+ * IPv4 shorthands ("127.1") are not literals here: getaddrinfo() does
+ * those. The port was checked by addr_split(). */
+static bool addr_literal(const char *host, const char *port,
+			 union sockaddr_any *out)
+{
+	const unsigned short p = (unsigned short)strtol(port, NULL, 10);
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		out->in.sin_family = AF_INET;
+		out->in.sin_addr = a4;
+		out->in.sin_port = htons(p);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &a6) == 1) {
+		out->in6.sin6_family = AF_INET6;
+		out->in6.sin6_addr = a6;
+		out->in6.sin6_port = htons(p);
+		return true;
+	}
+	return false;
+}
+
 bool addr_resolve(const char *text, int socktype, bool passive,
 		  union sockaddr_any *out, char *err, size_t errlen)
 {
@@ -97,6 +124,9 @@ bool addr_resolve(const char *text, int socktype, bool passive,
 			    htonl(passive ? INADDR_ANY : INADDR_LOOPBACK);
 			out->in.sin_port = htons(p);
 		}
+		return true;
+	}
+	if (addr_literal(host, port, out)) {
 		return true;
 	}
 	struct addrinfo hints = {
