@@ -24,12 +24,12 @@
 #define MIN_RTT_WINDOW	  10000u /* ms without a new minimum => probe_rtt */
 #define PROBE_RTT_TIME	  200u	 /* ms spent at the floor in probe_rtt */
 #define PROBE_RTT_CWND	  4u
-#define INIT_CWND	  16u
+#define INIT_CWND	  32u
 #define MIN_CWND	  4u
 #define CWND_HEADROOM	  4u  /* segments above gain x BDP: ack clumping */
 #define QUEUE_FLOOR	  4u  /* ms: RTT rises below this are timer noise */
 #define QUEUE_ROUNDS	  3u  /* rounds of standing queue => we overestimate */
-#define STARTUP_RTT_SEEN  8u  /* samples in a round before its min counts */
+#define STARTUP_RTT_SEEN  8u  /* samples in a row above: a queue stands */
 #define STARTUP_QUEUE_DIV 8u  /* startup ends at a queue of min RTT / 8, */
 #define STARTUP_QUEUE_MAX 16u /* but never waits for more than 16 ms */
 #define HEAVY_LOSS_PCT	  20u
@@ -64,13 +64,14 @@ void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed)
 	r->pacing_gain = STARTUP_GAIN;
 	r->cwnd_gain = CWND_GAIN;
 	r->round_min_rtt = UINT32_MAX;
-	r->round_early_min_rtt = UINT32_MAX;
 	r->cwnd = INIT_CWND;
 	/* No RTT known: pace as if it were 1 ms, which leaves the initial
 	 * window to the cwnd alone. */
 	r->pacing_rate =
 	    (uint64_t)STARTUP_GAIN * INIT_CWND * mss * 1000 / GAIN_UNIT;
 }
+
+static uint32_t startup_thresh(const struct kcp_rate *r);
 
 /* ---- pacing ------------------------------------------------------------- */
 
@@ -81,19 +82,24 @@ static int64_t burst(const struct kcp_rate *r)
 }
 
 /* The bucket at `now` (no state change). A long gap is capped before the
- * multiplication: the bucket is full after PACE_BURST_MS anyway. */
+ * multiplication: the bucket is full after PACE_BURST_MS anyway. The cap
+ * is the current rate's: credit earned at an older, higher rate must not
+ * survive a drop (the first flight's bucket, filled at the guessed initial
+ * rate, once let 150 segments leave in bursts at twice a 20 Mbit/s link's
+ * rate while the model said 12). */
 static int64_t credit_at(const struct kcp_rate *r, uint32_t now)
 {
-	if (!r->credit_valid)
-		return burst(r);
-	int32_t dt = (int32_t)(now - r->credit_ts);
-	if (dt <= 0)
-		return r->credit;
-	if (dt > 1000)
-		dt = 1000;
-	int64_t c = r->credit + (int64_t)(r->pacing_rate * (uint64_t)dt / 1000);
 	int64_t cap = burst(r);
-	return c > cap ? (r->credit > cap ? r->credit : cap) : c;
+	if (!r->credit_valid)
+		return cap;
+	int64_t c = r->credit;
+	int32_t dt = (int32_t)(now - r->credit_ts);
+	if (dt > 0) {
+		if (dt > 1000)
+			dt = 1000;
+		c += (int64_t)(r->pacing_rate * (uint64_t)dt / 1000);
+	}
+	return c > cap ? cap : c;
 }
 
 static void refill(struct kcp_rate *r, uint32_t now)
@@ -179,8 +185,16 @@ void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
 		rtt = 1; /* same-ms ack: the clock's resolution */
 	if (rtt < r->round_min_rtt)
 		r->round_min_rtt = rtt;
-	if (r->round_rtt_n < STARTUP_RTT_SEEN && rtt < r->round_early_min_rtt)
-		r->round_early_min_rtt = rtt;
+	if (rtt > r->round_max_rtt)
+		r->round_max_rtt = rtt;
+	/* Not in the first two rounds: the initial window leaves in one
+	 * burst (nothing is known to pace it by), and on a slow link its
+	 * own queue (32 segments are 18 ms at 20 Mbit/s) read as a full
+	 * pipe ended startup at a fifth of the rate. */
+	if (r->min_rtt_valid && r->rounds >= 2 && rtt > startup_thresh(r))
+		r->queue_samples++;
+	else
+		r->queue_samples = 0;
 	r->round_rtt_n++;
 	if (r->state == KCP_STATE_PROBE_RTT) {
 		if (rtt < r->probe_min_rtt)
@@ -341,7 +355,17 @@ static void end_round(struct kcp_rate *r, uint32_t now)
 		} else {
 			r->full_bw_rounds++;
 		}
-		if (r->full_bw_rounds >= FULL_BW_ROUNDS || heavy)
+		/* Startup's own overflow fills a queue before it drops:
+		 * heavy loss with no queue in sight is the path's random
+		 * loss in a small round (10% random loss put a fifth of a
+		 * 60-segment round over the line often enough to end
+		 * startup at a fifth of the rate). Past half lost, the
+		 * buffer may be too shallow to show a queue: stop anyway. */
+		bool queued = r->round_max_rtt != 0 &&
+			      r->round_max_rtt > startup_thresh(r);
+		bool flood = r->round_lost * 2 > total;
+		if (r->full_bw_rounds >= FULL_BW_ROUNDS ||
+		    (heavy && (queued || flood)))
 			enter_drain(r, now);
 	} else if (r->state == KCP_STATE_PROBE_BW &&
 		   ((heavy && !silent(r, now)) ||
@@ -369,7 +393,7 @@ static void end_round(struct kcp_rate *r, uint32_t now)
 	r->round_lost = 0;
 	r->round_acked = 0;
 	r->round_min_rtt = UINT32_MAX;
-	r->round_early_min_rtt = UINT32_MAX;
+	r->round_max_rtt = 0;
 	r->round_rtt_n = 0;
 	r->round_ts = now;
 	r->round_delivered = r->delivered;
@@ -379,15 +403,14 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 {
 	switch (r->state) {
 	case KCP_STATE_STARTUP:
-		/* The first acks of this round already met a queue: the
-		 * last round's doubling overfilled the pipe (the delay-based
-		 * exit of HyStart++), sooner than the 3 rounds of a flat
-		 * estimate, which overflow a shallow buffer. The round's
-		 * first samples, not its minimum: the minimum stays low
-		 * until the queue has stood for a whole round, and a round
-		 * at 2.89 x overflowed a one-BDP buffer in the tests. */
-		if (r->min_rtt_valid && r->round_rtt_n >= STARTUP_RTT_SEEN &&
-		    r->round_early_min_rtt > startup_thresh(r))
+		/* The last few acks all met a queue: the doubling overfilled
+		 * the pipe (a delay-based exit like HyStart's), sooner than
+		 * the 3 rounds of a flat estimate, which overflow a shallow
+		 * buffer. Consecutive samples, not a round's minimum, which
+		 * stays low until the queue has stood for a whole round: a
+		 * round late at 2.89 x filled a one-BDP buffer in the tests
+		 * (and an interactive flow beside it waited 3 x base). */
+		if (r->queue_samples >= STARTUP_RTT_SEEN)
 			enter_drain(r, now);
 		break;
 	case KCP_STATE_DRAIN:

@@ -50,10 +50,11 @@ struct kcp_rate {
 	bool round_start;
 	uint32_t round_lost, round_acked; /* segments, this round */
 	uint32_t round_min_rtt;		  /* UINT32_MAX: no sample yet */
-	uint32_t round_early_min_rtt;	  /* of its first samples */
-	uint32_t round_rtt_n;		  /* RTT samples this round */
-	uint32_t rtt_high_rounds;	  /* consecutive rounds with a queue */
-	uint32_t loss;			  /* smoothed share lost, x/1024 */
+	uint32_t round_max_rtt;		  /* 0: no sample yet */
+	uint32_t queue_samples;	  /* RTT samples in a row above a small queue */
+	uint32_t round_rtt_n;	  /* RTT samples this round */
+	uint32_t rtt_high_rounds; /* consecutive rounds with a queue */
+	uint32_t loss;		  /* smoothed share lost, x/1024 */
 
 	/* model */
 	uint64_t bw_slot[KCP_RATE_BW_ROUNDS]; /* max sample per round */

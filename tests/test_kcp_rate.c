@@ -39,6 +39,7 @@ struct rflow {
 	uint64_t msg_at[MSG_RING];
 	uint64_t rx_bytes;
 	uint64_t lat_max, lat_sum, lat_n; /* ms, after measure_from */
+	uint64_t lat_max_all;		  /* ms, the whole run */
 };
 
 struct rsim {
@@ -151,6 +152,8 @@ static void app(struct rsim *s, struct rflow *f)
 	while (!f->bulk && f->msgs_done < f->msgs_sent &&
 	       (f->msgs_done + 1) * f->msg_len <= f->rx_bytes) {
 		uint64_t lat = s->now - f->msg_at[f->msgs_done++ % MSG_RING];
+		if (lat > f->lat_max_all)
+			f->lat_max_all = lat;
 		if (s->now >= s->measure_from) {
 			f->lat_sum += lat;
 			f->lat_n++;
@@ -246,6 +249,8 @@ static void measure_from(struct rsim *s, uint64_t t)
 {
 	s->measure_from = t;
 	s->q_max_us = s->q_sum_us = s->q_n = 0;
+	for (int i = 0; i < s->n; i++)
+		s->f[i].lat_max = s->f[i].lat_sum = s->f[i].lat_n = 0;
 }
 
 /* Bytes per ms to Mbit/s. */
@@ -400,6 +405,42 @@ static void test_long_fat_path(void)
 	rsim_free(&s);
 }
 
+/* The lab's harshest scenario: 20 Mbit/s, 200 ms RTT, 10% random loss, a
+ * 100 ms buffer. Random loss of this size must neither end startup early
+ * nor read as congestion. */
+static void test_heavy_random_loss(void)
+{
+	struct rsim s;
+	struct memlink_cfg l = {
+	    .delay_ms = 100,
+	    .rate_bpms = 2500,
+	    .queue_bytes = 2500 * 100,
+	    .loss_ppm = 100000,
+	};
+	struct kcp_config c = rate_cfg();
+	if (!CHECK(rsim_init(&s, 19, &l)))
+		return;
+	struct rflow *f = rsim_add(&s, &c, 0, true);
+	CHECK(run_traced(&s, f, 5000));
+	uint64_t b0 = f->rx_bytes;
+	struct memlink_stats l0, ls;
+	memlink_get_stats(s.link, 0, &l0);
+	measure_from(&s, 5000);
+	CHECK(run_traced(&s, f, 15000));
+	double gp = (double)(f->rx_bytes - b0) / 10000;
+	memlink_get_stats(s.link, 0, &ls);
+	double wr = (double)(ls.offered - l0.offered) /
+		    (double)(f->rx_bytes - b0);
+	printf("  [5 s, 15 s]: goodput %.2f Mbit/s (link 20, 10%% loss), "
+	       "wire/goodput %.3f\n",
+	       mbit(gp), wr);
+	show("flow", &s, f);
+	CHECK(gp >= 0.9 * 2500 * 0.9);
+	CHECK(wr <= 1.1 / 0.9);
+	CHECK(s.q_max_us < 200 * 1000); /* RTT < 2 x base */
+	rsim_free(&s);
+}
+
 /* 50 -> 10 Mbit/s at 5 s: the estimate follows, the queue drains. */
 static void test_rate_drop(void)
 {
@@ -520,17 +561,21 @@ static void test_interactive(void)
 	CHECK(run_traced(&s, bulk, 10000));
 	double gp = (double)(bulk->rx_bytes - b0) / 7000;
 	double mean = ia->lat_n ? (double)ia->lat_sum / (double)ia->lat_n : 0;
-	printf("  bulk %.2f Mbit/s; interactive one-way latency (base %u ms): "
-	       "mean %.1f ms, max %llu ms over %llu messages\n",
+	printf("  bulk %.2f Mbit/s; interactive one-way latency (base %u ms) "
+	       "from 3 s: mean %.1f ms, max %llu ms over %llu messages; max "
+	       "during the bulk's startup %llu ms\n",
 	       mbit(gp), DELAY_MS, mean, (unsigned long long)ia->lat_max,
-	       (unsigned long long)ia->lat_n);
+	       (unsigned long long)ia->lat_n,
+	       (unsigned long long)ia->lat_max_all);
 	show("bulk", &s, bulk);
 	show("interactive", &s, ia);
 	CHECK(ia->lat_n > 600);
-	/* The goal is max < 2 x base; the mean meets it, the max (one
-	 * message in a thousand at ~2.8 x) does not yet. */
-	CHECK(mean < 2 * DELAY_MS);
-	CHECK(ia->lat_max < 3 * DELAY_MS);
+	/* The goal: under 2 x base with the bulk transfer running; its
+	 * startup, which must find the link's rate by overshooting it,
+	 * may briefly reach a little beyond. */
+	CHECK(mean < 1.5 * DELAY_MS);
+	CHECK(ia->lat_max < 2 * DELAY_MS);
+	CHECK(ia->lat_max_all < 2.5 * DELAY_MS);
 	CHECK(gp >= 0.85 * RATE_BPMS);
 	rsim_free(&s);
 }
@@ -541,6 +586,7 @@ int main(void)
 	RUN(test_convergence);
 	RUN(test_random_loss);
 	RUN(test_long_fat_path);
+	RUN(test_heavy_random_loss);
 	RUN(test_rate_drop);
 	RUN(test_outage);
 	RUN(test_fairness);
