@@ -337,7 +337,8 @@ cc_trace() {
 		cat "$WORK/cc_trace.dat"
 	} >"$OUT/cc_trace.tsv"
 	local ph a b
-	for ph in "5 $half before" "$((half + 5)) $CC_T after"; do
+	# steady phases: each skips its first CC_WARM s (start-up, the cut)
+	for ph in "$CC_WARM $half before" "$((half + CC_WARM)) $CC_T after"; do
 		read -r a b n <<<"$ph"
 		cc_rec trace "$n" mbit "$(awk -v a="$a" -v b="$b" '$1 > a && $1 <= b {
 			s += $2; c++ } END { if (c) printf "%.2f", s / c }' "$WORK/cc_trace.dat")"
@@ -450,8 +451,8 @@ cc_report() {
 		echo "## Trace: one upload, 50 Mbit/s → 20 Mbit/s at $((CC_T / 2)) s, 100 ms RTT, 1% loss"
 		echo
 		echo "Delivered a>b (IP bytes, linkem trace, retransmissions included) and the"
-		echo "queue: 5 s after the start to the cut $(fmt %s "$(cg trace/before/mbit)") Mbit/s," \
-			"queue delay $(fmt %s "$(cg trace/before/qdelay_ms)") ms; from 5 s after the cut to" \
+		echo "queue: $CC_WARM s after the start to the cut $(fmt %s "$(cg trace/before/mbit)") Mbit/s," \
+			"queue delay $(fmt %s "$(cg trace/before/qdelay_ms)") ms; from $CC_WARM s after the cut to" \
 			"the end $(fmt %s "$(cg trace/after/mbit)") Mbit/s, queue delay" \
 			"$(fmt %s "$(cg trace/after/qdelay_ms)") ms (peak after the cut" \
 			"$(fmt %s "$(cg trace/after/qdelay_peak_ms)") ms). Median round trip of a probe"

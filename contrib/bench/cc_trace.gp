@@ -11,6 +11,10 @@ set multiplot layout 2,1 title "One upload through ours, 100 ms RTT, 1% loss; ra
 set grid
 set key outside right top
 set xrange [0:*]
+set autoscale xfixmax
+# the same plot area in both panels, whatever the keys' widths
+set lmargin at screen 0.08
+set rmargin at screen 0.66
 set arrow 1 from cut, graph 0 to cut, graph 1 nohead dt 2 lc rgb "gray40"
 set ylabel "Mbit/s"
 set yrange [0:60]
