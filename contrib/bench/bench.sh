@@ -8,7 +8,7 @@
 # we are root, the lossy-link scenarios (bench_lossy, in lossy.sh) write
 # docs/bench/lossy.md, lossy.tsv and goodput_vs_loss.png; then the
 # congestion-control measurements (bench_cc, in cc.sh) write docs/bench/cc.md,
-# cc.tsv, cc_trace.tsv and cc_trace.png.
+# cc.tsv, cc_trace.tsv, cc_trace.png and cc_fair.png.
 #
 #   --quick       small sizes, short runs, no lossy lab: a sanity run < 2 min
 #   --no-lossy    skip the lossy-link lab
