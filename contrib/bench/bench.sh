@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# bench.sh BUILD_DIR [--quick] [--no-lossy] [--lossy-only] [--keep]
+# bench.sh BUILD_DIR [--quick] [--no-lossy] [--lossy-only] [--cc-only]
+#          [--no-cc] [--keep]
 #
 # Benchmarks kcptun-libev against Debian's Go kcptun, side by side in the
 # same run, on loopback; writes docs/bench/loopback.md (+ loopback.tsv, raw
 # numbers) and prints the table. Then, when contrib/bench/lab.sh exists and
 # we are root, the lossy-link scenarios (bench_lossy, in lossy.sh) write
-# docs/bench/lossy.md, lossy.tsv and goodput_vs_loss.png.
+# docs/bench/lossy.md, lossy.tsv and goodput_vs_loss.png; then the
+# congestion-control measurements (bench_cc, in cc.sh) write docs/bench/cc.md,
+# cc.tsv, cc_trace.tsv, cc_trace.png and cc_fair.png.
 #
 #   --quick       small sizes, short runs, no lossy lab: a sanity run < 2 min
 #   --no-lossy    skip the lossy-link lab
 #   --lossy-only  only the lossy-link lab
+#   --cc-only     only the congestion-control lab (with --quick: short runs)
+#   --no-cc       skip the congestion-control lab
 #   --keep        keep the working directory (logs, configs) for inspection
 #
 # What each figure means: docs/BENCHMARKS.md. Usually run as ./m.sh bench,
@@ -21,26 +26,34 @@ set -uo pipefail
 
 if [ -z "${KCPTUN_BENCH_BOUNDED:-}" ]; then
 	export KCPTUN_BENCH_BOUNDED=1
-	limit=2400
+	limit=3000
 	for a in "$@"; do [ "$a" = --quick ] && limit=170; done
+	for a in "$@"; do [ "$a" = --cc-only ] && limit=1200; done
 	# --foreground: Ctrl-C reaches this script, whose trap cleans up.
 	exec timeout --foreground -k 10 "$limit" bash "$0" "$@"
 fi
 
-BUILD=${1:?usage: $0 BUILD_DIR [--quick] [--no-lossy] [--lossy-only] [--keep]}
+BUILD=${1:?usage: $0 BUILD_DIR [--quick] [--no-lossy] [--lossy-only] [--cc-only] [--no-cc] [--keep]}
 BUILD=$(cd "$BUILD" && pwd) || exit 1
 shift
-QUICK='' LOSSY=yes LOOPBACK=yes
+QUICK='' LOSSY=yes LOOPBACK=yes CC=yes
 for a in "$@"; do
 	case $a in
-	--quick) QUICK=1 LOSSY=no ;;
+	--quick) QUICK=1 LOSSY=no CC=no ;;
 	--no-lossy) LOSSY=no ;;
 	--lossy-only) LOOPBACK=no ONLY_LOSSY=1 ;;
+	--no-cc) CC=no ;;
+	--cc-only) LOOPBACK=no ONLY_CC=1 ;;
 	--keep) export BENCH_KEEP=1 ;;
 	*) echo "bench: unknown option $a" >&2 && exit 2 ;;
 	esac
 done
-[ -n "${ONLY_LOSSY:-}" ] && LOSSY=yes
+# --*-only: exactly the labs named (either or both)
+if [ -n "${ONLY_LOSSY:-}${ONLY_CC:-}" ]; then
+	LOSSY=no CC=no
+	[ -n "${ONLY_LOSSY:-}" ] && LOSSY=yes
+	[ -n "${ONLY_CC:-}" ] && CC=yes
+fi
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
@@ -51,6 +64,8 @@ OUT=${BENCH_OUT:-$SRC/docs/bench}
 . "$HERE/lib.sh"
 # shellcheck source=contrib/bench/lossy.sh
 . "$HERE/lossy.sh"
+# shellcheck source=contrib/bench/cc.sh
+. "$HERE/cc.sh"
 
 for bin in "$DAEMON" "$BUILD/tests/upstream" "$BUILD/tests/loadgen"; do
 	[ -x "$bin" ] || die "$bin is not built (cmake --build $BUILD)"
@@ -549,8 +564,14 @@ main() {
 
 	if [ $LOSSY = yes ]; then
 		bench_lossy
-	elif [ -z "$QUICK" ]; then
+	elif [ -z "$QUICK" ] && [ $LOOPBACK = yes ]; then
 		say "lossy-link lab: skipped (--no-lossy)"
+	fi
+
+	if [ $CC = yes ]; then
+		bench_cc
+	elif [ -z "$QUICK" ] && [ $LOOPBACK = yes ]; then
+		say "congestion-control lab: skipped (--no-cc)"
 	fi
 }
 

@@ -106,9 +106,12 @@ lab__usage_up() {
 	cat >&2 <<EOF
 usage: lab.sh up [--rate MBIT] [--delay MS] [--loss P] [--jitter MS]
                  [--queue-ms MS | --queue-kb KB] [--reorder-ok] [--seed S]
+                 [--trace FILE [--trace-ms MS]]
   --delay is one way (RTT = 2 x delay); --loss is a probability (0.05 = 5%).
   Each value may be A2B,B2A for an asymmetric link. Defaults: no rate
-  limit, no delay, no loss; queue 100 ms at the rate.
+  limit, no delay, no loss; queue 100 ms at the rate. --trace: linkem
+  appends a line every 100 ms (rate delivered, queue, drops per direction;
+  see linkem --help); FILE must lie outside the lab's state directory.
 EOF
 }
 
@@ -125,7 +128,8 @@ lab_up() {
 			shift
 			continue
 			;;
-		--rate | --delay | --loss | --jitter | --queue-ms | --queue-kb | --seed)
+		--rate | --delay | --loss | --jitter | --queue-ms | --queue-kb | --seed | \
+			--trace | --trace-ms)
 			[ $# -ge 2 ] || {
 				lab__usage_up
 				return 2
@@ -554,7 +558,7 @@ lab__main() {
 		cat >&2 <<EOF
 usage: lab.sh COMMAND
   up [--rate MBIT] [--delay MS] [--loss P] [--jitter MS] [--queue-ms MS]
-     [--queue-kb KB] [--reorder-ok] [--seed S]
+     [--queue-kb KB] [--reorder-ok] [--seed S] [--trace FILE]
                        build the lab (tearing down leftovers first)
   down                 remove namespaces and stop linkem
   check [--quick]      measure loss, RTT and rate through the lab

@@ -59,7 +59,9 @@ lab_gone() {
 # 1. up twice: the second replaces the first (idempotent-safe).
 lab_up --rate 50 --delay 5 >/dev/null 2>&1
 first=$(cat "$LAB_DIR/linkem.pid" 2>/dev/null)
-lab_up --rate 20 --delay 20 --loss 0.02 2>/dev/null
+TRACE=$(mktemp "${TMPDIR:-/tmp}/lab-trace.XXXXXX")
+trap 'lab_down; rm -f "$TRACE"' EXIT
+lab_up --rate 20 --delay 20 --loss 0.02 --trace "$TRACE" 2>/dev/null
 check "lab up" lab__need_up
 check "second up stopped the first linkem" \
 	test -n "$first" -a ! -e "/proc/$first"
@@ -78,6 +80,17 @@ check "linkem counts no overflow or write errors" \
 		awk '{ for (i = 2; i < NF; i += 2)
 			if (($i == "overflow" || $i == "werr") && $(i + 1) != 0)
 				print }')"
+
+# linkem --trace: 100 ms lines; during check's flood at 1.3 x the rate
+# a>b delivers the rate (the median busy interval: one interval after
+# linkem lost the CPU for a moment carries a burst) and the queue
+# overflows.
+lines=$(grep -vc '^#' "$TRACE")
+qd=$(awk '!/^#/ { q += $6 } END { print q + 0 }' "$TRACE")
+med=$(awk '!/^#/ && $2 > 10 { print $2 }' "$TRACE" | sort -n |
+	awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
+check "trace: $lines lines, a>b median $med Mbit/s within 15% of 20, $qd queue drops" \
+	test "$lines" -ge 20 -a "$qd" -gt 0 -a -n "$(within "$med" 20 3 && echo y)"
 
 # 3. down removes everything, helpers included.
 # (in a subshell, so that bash does not announce the kill)

@@ -148,6 +148,11 @@ run lat "$LG" --connect "[::1]:$ECHO" --mode latency --conns 100 \
 	--timeout 30
 [ $RC -eq 0 ] && grep -q "^open latency: median" "$WORK/lat.log" &&
 	ok latency || fail "latency (rc $RC)"
+run inter "$LG" --connect "[::1]:$ECHO" --mode interactive --interval 10 \
+	--duration 0.5 --timeout 10
+[ $RC -eq 0 ] && grep -q "^interactive: count 50 median [0-9.]* p95 [0-9.]* max" \
+	"$WORK/inter.log" && ok "interactive: 50 echoed requests" ||
+	fail "interactive (rc $RC)"
 run noclose "$LG" --connect "[::1]:$ECHO" --mode expectclose --timeout 0.5
 [ $RC -eq 2 ] && ok "expectclose times out on an open echo" ||
 	fail "expectclose vs echo: rc $RC, want 2"
@@ -170,6 +175,11 @@ start rs upstream --listen 127.0.0.1:0 --mode reset --timeout 200
 run rs "$LG" --connect 127.0.0.1:$PORT --mode expectclose --timeout 5
 [ $RC -eq 0 ] && grep -q "reset" "$WORK/rs.log" && ok "reset seen" ||
 	fail "expectclose (rc $RC)"
+run irs "$LG" --connect 127.0.0.1:$PORT --mode interactive --interval 10 \
+	--duration 0.3 --timeout 5
+[ $RC -eq 1 ] && grep -q "interactive FAIL" "$WORK/irs.log" &&
+	ok "interactive: a peer that resets is a failure" ||
+	fail "interactive vs reset (rc $RC)"
 stop "$PID"
 
 echo "== timeouts exit non-zero"

@@ -80,12 +80,22 @@ struct stats {
 	uint64_t in, in_bytes, out, out_bytes, lost, qdrop, overflow, werr;
 };
 
+/* What --trace reports for one direction and one interval. Kept apart
+ * from struct stats so that a "reset" of the counters does not turn an
+ * interval's difference negative. */
+struct trace_acc {
+	uint64_t out_bytes, qdrop, lost;
+	double wait_sum, wait_max; /* queueing delay of admitted packets */
+	uint64_t admitted;
+};
+
 struct dir {
 	const char *name;
 	int in_fd, out_fd;
 	struct params p;
 	struct prng rng;
 	struct stats st;
+	struct trace_acc tr;
 	double busy_until, last_due;
 	uint64_t seq;
 	struct pkt **heap;
@@ -108,6 +118,9 @@ static struct {
 	bool reorder_ok;
 	size_t max_pkts;
 	const char *stats_file;
+	FILE *trace;
+	ev_timer w_trace;
+	double trace_t0, trace_last;
 } g;
 
 static unsigned char rbuf[65536];
@@ -137,6 +150,12 @@ static void usage(FILE *f)
 	    "                  impairment options as above, \"stats\",\n"
 	    "                  \"reset\" (zero the counters)\n"
 	    "  --stats-file F  write the counters there on exit\n"
+	    "  --trace FILE    every --trace-ms (100) append a line per\n"
+	    "                  interval: t_s, then per direction (a>b, b>a)\n"
+	    "                  Mbit/s delivered, queue bytes at the end,\n"
+	    "                  mean and max queueing delay ms of the packets\n"
+	    "                  queued in it, queue drops, random losses\n"
+	    "  --trace-ms MS   trace interval (default 100)\n"
 	    "SIGUSR1 prints the counters; SIGTERM/SIGINT print them and exit "
 	    "0.\n");
 }
@@ -253,6 +272,69 @@ static void stats_print(void)
 	}
 }
 
+/* ---- trace ------------------------------------------------------- */
+
+/* One line per interval, both directions, so that a plot needs no join.
+ * The queue delay is what packets that entered the queue in the interval
+ * waited before their serialisation began (the sojourn a packet sees is
+ * that plus its own len/rate); an interval with no packet reports what a
+ * packet arriving at its end would wait, so an idle queue reads 0. */
+static void trace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	double now = now_mono(), dt = now - g.trace_last;
+	if (dt <= 0)
+		return;
+	g.trace_last = now;
+	fprintf(g.trace, "%.3f", now - g.trace_t0);
+	for (int i = 0; i < 2; i++) {
+		struct dir *d = &g.d[i];
+		struct trace_acc *t = &d->tr;
+		double backlog = 0, mean;
+		if (d->p.rate_Bps > 0 && d->busy_until > now)
+			backlog = (d->busy_until - now) * d->p.rate_Bps;
+		if (t->admitted > 0)
+			mean = t->wait_sum / (double)t->admitted;
+		else
+			mean = d->p.rate_Bps > 0 ? backlog / d->p.rate_Bps : 0;
+		fprintf(g.trace, " %.3f %.0f %.2f %.2f %llu %llu",
+			(double)t->out_bytes * 8 / dt / 1e6, backlog,
+			mean * 1e3, (t->admitted ? t->wait_max : mean) * 1e3,
+			(unsigned long long)t->qdrop,
+			(unsigned long long)t->lost);
+		memset(t, 0, sizeof(*t));
+	}
+	fputc('\n', g.trace);
+	/* Readers (plots, a script's tail) want whole lines as they come. */
+	fflush(g.trace);
+}
+
+static bool trace_open(const char *path, double interval_s)
+{
+	g.trace = fopen(path, "w");
+	if (g.trace == NULL) {
+		fprintf(stderr, "linkem: --trace %s: %s\n", path,
+			strerror(errno));
+		return false;
+	}
+	fprintf(g.trace,
+		"# linkem trace, every %g ms. Per direction: Mbit/s "
+		"delivered (IP bytes), queue bytes at the interval's end,\n"
+		"# mean and max queueing delay ms of packets queued in it, "
+		"queue-full drops, random losses.\n"
+		"# t_s ab_mbit ab_qbytes ab_qdelay_ms ab_qmax_ms ab_qdrop "
+		"ab_lost ba_mbit ba_qbytes ba_qdelay_ms ba_qmax_ms ba_qdrop "
+		"ba_lost\n",
+		interval_s * 1e3);
+	fflush(g.trace);
+	g.trace_t0 = g.trace_last = now_mono();
+	ev_timer_init(&g.w_trace, trace_cb, interval_s, interval_s);
+	ev_timer_start(g.loop, &g.w_trace);
+	return true;
+}
+
 /* ---- delay heap --------------------------------------------------- */
 
 static bool pkt_before(const struct pkt *a, const struct pkt *b)
@@ -332,6 +414,7 @@ static void dir_flush(struct dir *d)
 		if (n == (ssize_t)p->len) {
 			d->st.out++;
 			d->st.out_bytes += p->len;
+			d->tr.out_bytes += p->len;
 		} else {
 			d->st.werr++;
 		}
@@ -361,6 +444,7 @@ static void dir_ingress(struct dir *d, const unsigned char *data, size_t len,
 	d->st.in_bytes += len;
 	if (d->p.loss > 0 && prng_chance(&d->rng, d->p.loss)) {
 		d->st.lost++;
+		d->tr.lost++;
 		return;
 	}
 	double depart = now;
@@ -369,8 +453,14 @@ static void dir_ingress(struct dir *d, const unsigned char *data, size_t len,
 		double backlog = (start - now) * d->p.rate_Bps;
 		if (backlog + (double)len > queue_limit(&d->p)) {
 			d->st.qdrop++;
+			d->tr.qdrop++;
 			return;
 		}
+		double wait = start - now;
+		d->tr.wait_sum += wait;
+		if (wait > d->tr.wait_max)
+			d->tr.wait_max = wait;
+		d->tr.admitted++;
 		depart = start + (double)len / d->p.rate_Bps;
 		d->busy_until = depart;
 	}
@@ -614,8 +704,9 @@ static int bad_arg(const char *name, const char *val)
 
 int main(int argc, char **argv)
 {
-	const char *side[2] = {NULL, NULL}, *control = NULL;
+	const char *side[2] = {NULL, NULL}, *control = NULL, *trace = NULL;
 	uint64_t seed = 1, max_pkts = DEFAULT_MAX_PKTS;
+	double trace_ms = 100;
 	g.d[AB].p.queue_s = g.d[BA].p.queue_s = 0.1;
 	g.d[AB].tfd = g.d[BA].tfd = g.ctl_fd = -1;
 	for (int i = 1; i < argc; i++) {
@@ -641,7 +732,12 @@ int main(int argc, char **argv)
 			control = val;
 		else if (strcmp(name, "stats-file") == 0)
 			g.stats_file = val;
-		else if (strcmp(name, "seed") == 0) {
+		else if (strcmp(name, "trace") == 0)
+			trace = val;
+		else if (strcmp(name, "trace-ms") == 0) {
+			if (!tool_parse_double(val, 1, 60000, &trace_ms))
+				return bad_arg(name, val);
+		} else if (strcmp(name, "seed") == 0) {
 			if (!tool_parse_u64(val, 0, UINT64_MAX, &seed))
 				return bad_arg(name, val);
 		} else if (strcmp(name, "max-pkts") == 0) {
@@ -688,6 +784,8 @@ int main(int argc, char **argv)
 		ev_io_init(&g.w_ctl, ctl_cb, g.ctl_fd, EV_READ);
 		ev_io_start(g.loop, &g.w_ctl);
 	}
+	if (trace != NULL && !trace_open(trace, trace_ms / 1e3))
+		return 1;
 	ev_signal_init(&g.w_term, signal_cb, SIGTERM);
 	ev_signal_init(&g.w_int, signal_cb, SIGINT);
 	ev_signal_init(&g.w_usr1, signal_cb, SIGUSR1);
@@ -707,6 +805,8 @@ int main(int argc, char **argv)
 	close(g.fd[1]);
 	if (g.ctl_fd >= 0)
 		close(g.ctl_fd);
+	if (g.trace != NULL)
+		fclose(g.trace);
 	ev_loop_destroy(g.loop);
 	return 0;
 }

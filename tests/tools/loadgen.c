@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +30,8 @@ static struct {
 	uint64_t seed;
 	double expect_min, timeout, deadline;
 	double stall; /* halfclose: seconds to wait before reading */
+	double interval, duration; /* interactive: seconds */
+	const char *samples;	   /* interactive: per-request log */
 } lg;
 
 /* Scratch buffers: received bytes and the bytes we expected instead. */
@@ -362,7 +366,7 @@ static int lg_sinksource(bool bulk)
 	double rate = dt > 0 ? (up + down) / dt : 0;
 	if (bulk)
 		printf("loadgen: bulk %s, %.1f MiB up in %.3f s, %.1f MiB/s\n",
-		       ss.ok == 1 ? "ok" : "FAILED", up, dt, rate);
+		       ss.ok == lg.conns ? "ok" : "FAILED", up, dt, rate);
 	else
 		printf("loadgen: %llu/%llu ok, %.1f MiB up, %.1f MiB down, "
 		       "%.3f s, %.1f MiB/s\n",
@@ -553,6 +557,116 @@ static int lg_reset(void)
 	return ok ? 0 : 1;
 }
 
+/* ---- interactive: small requests on one connection ------------------ */
+
+/* Nearest-rank percentile of n sorted values. */
+static double pct_of(const double *v, uint64_t n, unsigned pct)
+{
+	uint64_t rank = (n * pct + 99) / 100;
+	return v[rank > 0 ? rank - 1 : 0];
+}
+
+/* Like an ssh session or a game: one connection, a request of --up-size
+ * bytes every --interval, echoed by the peer. Requests go out on their
+ * schedule whether or not the previous answer came back (a user does not
+ * wait either), so a slow answer cannot hide the ones queued behind it.
+ * The stream is prng_stream(seed), so a wrong or reordered echo fails. */
+static int lg_interactive(void)
+{
+	uint64_t n = (uint64_t)(lg.duration / lg.interval + 0.5);
+	size_t size = (size_t)lg.up_size;
+	if (n == 0)
+		n = 1;
+	if (size == 0 || size > sizeof(xbuf)) {
+		fprintf(stderr, "loadgen: interactive: --up-size 1..%zu\n",
+			sizeof(xbuf));
+		return 1;
+	}
+	double *sent_at = calloc(n, sizeof(*sent_at));
+	double *ms = calloc(n, sizeof(*ms));
+	int fd = sent_at && ms ? lg_connect_or_report() : -1;
+	if (fd < 0) {
+		free(sent_at);
+		free(ms);
+		return errno == ETIMEDOUT ? 2 : 1;
+	}
+	int one = 1;
+	/* Small writes must leave at once, not wait for Nagle. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	uint64_t sent = 0, done = 0, got = 0;
+	const char *fail = NULL;
+	double t0 = tool_now();
+	while (done < n && fail == NULL) {
+		double now = tool_now();
+		if (now >= lg.deadline)
+			break;
+		double next = t0 + (double)sent * lg.interval;
+		if (sent < n && now >= next) {
+			prng_stream(lg.seed, sent * size, xbuf, size);
+			sent_at[sent] = now;
+			if (!syncio_send_all(fd, xbuf, size, lg.deadline)) {
+				fail = strerror(errno);
+				break;
+			}
+			sent++;
+			continue;
+		}
+		double wake =
+		    sent < n && next < lg.deadline ? next : lg.deadline;
+		if (syncio_wait(fd, POLLIN, wake) <= 0)
+			continue;
+		ssize_t r = recv(fd, rbuf, sizeof(rbuf), 0);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r <= 0) {
+			fail = r == 0 ? "EOF from the echo" : strerror(errno);
+			break;
+		}
+		now = tool_now();
+		if ((uint64_t)r > sent * size - got) {
+			fail = "more bytes back than were sent";
+			break;
+		}
+		prng_stream(lg.seed, got, xbuf, (size_t)r);
+		if (memcmp(rbuf, xbuf, (size_t)r) != 0) {
+			fail = "echo differs from the request stream";
+			break;
+		}
+		got += (uint64_t)r;
+		/* A request is answered when its last byte is back. */
+		for (; done < n && (done + 1) * size <= got; done++)
+			ms[done] = (now - sent_at[done]) * 1000.0;
+	}
+	close(fd);
+	FILE *sf = lg.samples ? fopen(lg.samples, "w") : NULL;
+	if (lg.samples != NULL && sf == NULL)
+		fprintf(stderr, "loadgen: %s: %s\n", lg.samples,
+			strerror(errno));
+	for (uint64_t i = 0; sf != NULL && i < done; i++)
+		fprintf(sf, "%.3f %.3f\n", sent_at[i] - t0, ms[i]);
+	if (sf != NULL)
+		fclose(sf);
+	if (fail != NULL)
+		printf("loadgen: interactive FAIL after %llu answers: %s\n",
+		       (unsigned long long)done, fail);
+	if (done > 0) {
+		double sum = 0;
+		for (uint64_t i = 0; i < done; i++)
+			sum += ms[i];
+		qsort(ms, done, sizeof(*ms), cmp_double);
+		printf("interactive: count %llu median %.3f p95 %.3f max "
+		       "%.3f mean %.3f ms, unanswered %llu of %llu\n",
+		       (unsigned long long)done, pct_of(ms, done, 50),
+		       pct_of(ms, done, 95), ms[done - 1], sum / (double)done,
+		       (unsigned long long)(n - done), (unsigned long long)n);
+	}
+	free(sent_at);
+	free(ms);
+	if (fail != NULL)
+		return 1;
+	return done == n ? 0 : 2;
+}
+
 /* ---- udp: datagrams to an echo --------------------------------------- */
 
 static int lg_udp(void)
@@ -660,12 +774,16 @@ static void usage(FILE *f)
 		"  expectclose send 1 byte, expect EOF or RST within "
 		"--timeout\n"
 		"  reset       send --up-size bytes, then close with RST\n"
-		"  bulk        one sinksource connection sending --up-size "
-		"bytes\n"
-		"              unhashed; reports MiB/s\n"
+		"  bulk        one (or --conns) sinksource connection(s) "
+		"sending\n"
+		"              --up-size bytes each, unhashed; reports MiB/s\n"
 		"  udp         send --conns datagrams of --up-size bytes to a "
 		"UDP\n"
 		"              echo and count what comes back\n"
+		"  interactive one connection to an echo: --up-size (100) "
+		"bytes every\n"
+		"              --interval, for --duration; round trip of "
+		"each\n"
 		"options (sizes take K/M/G):\n"
 		"  --conns N        connections / datagrams (default 20; "
 		"latency 100)\n"
@@ -680,6 +798,13 @@ static void usage(FILE *f)
 		"  --seed S         PRNG seed for sizes and data (default 1)\n"
 		"  --expect-min F   udp: fail if fewer than F (0..1) came "
 		"back\n"
+		"  --interval MS    interactive: request spacing (default "
+		"100)\n"
+		"  --duration S     interactive: how long to send (default 10; "
+		"the\n"
+		"                   answers are awaited until --timeout)\n"
+		"  --samples FILE   interactive: \"send time s, rtt ms\" per "
+		"answer\n"
 		"  --timeout S      give up and exit 2 after S seconds "
 		"(default 60)\n"
 		"exit status: 0 all ok, 1 failure, 2 timeout.\n");
@@ -708,6 +833,9 @@ int main(int argc, char **argv)
 	    {"expect-min", required_argument, NULL, 'e'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"stall", required_argument, NULL, 'S'},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"samples", required_argument, NULL, 'o'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -719,6 +847,8 @@ int main(int argc, char **argv)
 	lg.reply_size = 1 << 20;
 	lg.seed = 1;
 	lg.timeout = 60;
+	lg.interval = 0.1;
+	lg.duration = 10;
 	int o;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		bool ok = true;
@@ -760,6 +890,17 @@ int main(int argc, char **argv)
 		case 'S':
 			ok = tool_parse_double(optarg, 0, 3600, &lg.stall);
 			break;
+		case 'i':
+			ok = tool_parse_double(optarg, 1, 60000, &lg.interval);
+			lg.interval /= 1000;
+			break;
+		case 'd':
+			ok = tool_parse_double(optarg, 0.001, 86400,
+					       &lg.duration);
+			break;
+		case 'o':
+			lg.samples = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -789,7 +930,9 @@ int main(int argc, char **argv)
 	tool_raise_nofile();
 	lg.deadline = tool_now() + lg.timeout;
 	if (!have_up)
-		lg.up_size = strcmp(mode, "bulk") == 0 ? 100 << 20 : 1000;
+		lg.up_size = strcmp(mode, "bulk") == 0		? 100 << 20
+			     : strcmp(mode, "interactive") == 0 ? 100
+								: 1000;
 
 	if (strcmp(mode, "sinksource") == 0) {
 		if (lg.conns == 0)
@@ -797,8 +940,10 @@ int main(int argc, char **argv)
 		return lg_sinksource(false);
 	}
 	if (strcmp(mode, "bulk") == 0) {
-		lg.conns = 1;
-		lg.parallel = 1;
+		/* --conns N: N such connections at once (flow fairness) */
+		if (lg.conns == 0)
+			lg.conns = 1;
+		lg.parallel = lg.conns;
 		lg.min_size = lg.max_size = lg.up_size;
 		return lg_sinksource(true);
 	}
@@ -818,6 +963,8 @@ int main(int argc, char **argv)
 			lg.conns = 1000;
 		return lg_udp();
 	}
+	if (strcmp(mode, "interactive") == 0)
+		return lg_interactive();
 	fprintf(stderr, "loadgen: unknown mode \"%s\"\n", mode);
 	return 1;
 }
