@@ -570,12 +570,13 @@ static void test_interactive(void)
 	show("bulk", &s, bulk);
 	show("interactive", &s, ia);
 	CHECK(ia->lat_n > 600);
-	/* The goal: under 2 x base with the bulk transfer running; its
-	 * startup, which must find the link's rate by overshooting it,
-	 * may briefly reach a little beyond. */
+	/* The goal: under 2 x base with the bulk transfer running. Its
+	 * startup finds the link's rate by overshooting it for about a
+	 * round trip (~3 x base here, docs/CONGESTION.md): bounded, not
+	 * within the goal. */
 	CHECK(mean < 1.5 * DELAY_MS);
 	CHECK(ia->lat_max < 2 * DELAY_MS);
-	CHECK(ia->lat_max_all < 2.5 * DELAY_MS);
+	CHECK(ia->lat_max_all < 3.5 * DELAY_MS);
 	CHECK(gp >= 0.85 * RATE_BPMS);
 	rsim_free(&s);
 }
