@@ -73,6 +73,33 @@ struct kcp *kcp_new(uint32_t conv, const struct kcp_config *cfg,
 	return kcp;
 }
 
+struct kcp_path *kcp_path_new(void)
+{
+	struct kcp_path *p = calloc(1, sizeof(*p));
+	if (p != NULL)
+		p->refs = 1;
+	return p;
+}
+
+void kcp_path_unref(struct kcp_path *path)
+{
+	if (path != NULL && --path->refs == 0)
+		free(path);
+}
+
+uint32_t kcp_path_refs(const struct kcp_path *path)
+{
+	return path->refs;
+}
+
+void kcp_set_path(struct kcp *kcp, struct kcp_path *path)
+{
+	if (path != NULL)
+		path->refs++;
+	kcp_path_unref(kcp->rate.path);
+	kcp->rate.path = path;
+}
+
 uint32_t kcp_conv(const struct kcp *kcp)
 {
 	return kcp->conv;

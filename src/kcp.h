@@ -163,6 +163,19 @@ void kcp_flush(struct kcp *kcp, uint32_t now);
  * now + 0x7fffffff / 2 or later, so the caller may sleep. */
 uint32_t kcp_next_deadline(const struct kcp *kcp, uint32_t now);
 
+/* Flows to one peer share what they learn of the path (KCP_CC_RATE: its
+ * minimum RTT; see kcp_rate.h for why). A path is reference counted:
+ * kcp_path_new() returns one reference, kcp_set_path() takes its own (and
+ * drops the engine's previous one), kcp_free() drops the engine's. NULL
+ * on allocation failure; kcp_path_unref() is NULL-safe. An engine without
+ * a path keeps its estimates to itself; other modes ignore the path. */
+struct kcp_path;
+struct kcp_path *kcp_path_new(void);
+void kcp_path_unref(struct kcp_path *path);
+/* References held now (engines + owners). */
+uint32_t kcp_path_refs(const struct kcp_path *path);
+void kcp_set_path(struct kcp *kcp, struct kcp_path *path);
+
 /* True once a segment was retransmitted dead_link times without an ack. */
 bool kcp_is_dead(const struct kcp *kcp);
 

@@ -181,8 +181,30 @@ void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,
 		r->app_limited_until = 0;
 }
 
+/* The shared minimum, when there is one, is the flow's. */
+static void path_pull(struct kcp_rate *r)
+{
+	const struct kcp_path *p = r->path;
+	if (p == NULL || !p->min_rtt_valid)
+		return;
+	r->min_rtt_valid = true;
+	r->min_rtt = p->min_rtt;
+	r->min_rtt_ts = p->min_rtt_ts;
+}
+
+static void path_push(struct kcp_rate *r)
+{
+	struct kcp_path *p = r->path;
+	if (p == NULL || !r->min_rtt_valid)
+		return;
+	p->min_rtt_valid = true;
+	p->min_rtt = r->min_rtt;
+	p->min_rtt_ts = r->min_rtt_ts;
+}
+
 void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
 {
+	path_pull(r);
 	if (rtt == 0)
 		rtt = 1; /* same-ms ack: the clock's resolution */
 	if (rtt < r->round_min_rtt)
@@ -207,6 +229,7 @@ void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
 		r->min_rtt_valid = true;
 		r->min_rtt = rtt;
 		r->min_rtt_ts = now;
+		path_push(r);
 	}
 }
 
@@ -433,9 +456,16 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 		} else if (r->probe_rtt_timing &&
 			   (int32_t)(now - r->probe_rtt_done_ts) >= 0 &&
 			   r->rounds != r->probe_rtt_round) {
-			if (r->probe_min_rtt != UINT32_MAX)
+			/* Another flow to the peer may have ended its probe
+			 * a moment ago with a lower figure: keep that. */
+			path_pull(r);
+			bool fresh = r->path != NULL && r->min_rtt_valid &&
+				     now - r->min_rtt_ts < MIN_RTT_WINDOW / 2;
+			if (r->probe_min_rtt != UINT32_MAX &&
+			    (!fresh || r->probe_min_rtt < r->min_rtt))
 				r->min_rtt = r->probe_min_rtt;
 			r->min_rtt_ts = now;
+			path_push(r);
 			if (r->filled) {
 				enter_probe_bw(r, now);
 			} else {
@@ -499,6 +529,7 @@ static void set_outputs(struct kcp_rate *r)
 
 void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 {
+	path_pull(r);
 	if (r->have_sample)
 		take_sample(r);
 	if (r->round_start) {

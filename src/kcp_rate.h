@@ -19,6 +19,18 @@
 
 #define KCP_RATE_BW_ROUNDS 10 /* bandwidth max filter window, in rounds */
 
+/* What the flows to one peer share (kcp_set_path): the path's minimum RTT
+ * and when it was last confirmed. Each flow's own minimum is inflated by
+ * the queue the others keep standing, so alone none of them sees that
+ * queue as one (8 flows kept 62 ms standing on a 100 ms path, with drops);
+ * sharing the minimum also makes their probe_rtt phases coincide, which
+ * is what lets the queue drain and the minimum be measured again. */
+struct kcp_path {
+	uint32_t refs;
+	bool min_rtt_valid;
+	uint32_t min_rtt, min_rtt_ts;
+};
+
 /* What a segment remembers of the connection when it is sent, so that its
  * acknowledgement yields a delivery-rate sample. */
 struct kcp_rate_tx {
@@ -77,6 +89,8 @@ struct kcp_rate {
 	bool modelled;	      /* pacing_rate comes from the model */
 	uint64_t pacing_rate; /* bytes/s */
 	uint32_t cwnd;	      /* segments allowed in flight */
+
+	struct kcp_path *path; /* NULL: nothing shared */
 
 	/* token bucket for pacing, in payload bytes */
 	bool credit_valid;

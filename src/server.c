@@ -4,6 +4,7 @@
 #include "crypto.h"
 #include "kcp.h"
 #include "packet.h"
+#include "peers.h"
 #include "session.h"
 #include "util/addr.h"
 #include "util/clock.h"
@@ -543,6 +544,11 @@ struct server *server_new(struct ev_loop *loop, const struct config *conf,
 	srv->env.conf = conf;
 	srv->env.kcfg = &srv->kcfg;
 	srv->env.start_ms = clock_wall_ms();
+	srv->env.peers = peers_new();
+	if (srv->env.peers == NULL) {
+		LOGE("out of memory");
+		goto fail;
+	}
 	srv->env.on_finished = on_finished;
 	srv->env.ctx = srv;
 	srv->last_rx = ev_now(loop);
@@ -607,6 +613,7 @@ void server_free(struct server *srv)
 	}
 	ev_timer_stop(srv->loop, &srv->w_stats);
 	packet_free(srv->env.pkt);
+	peers_free(srv->env.peers);
 	crypto_free(srv->crypto);
 	free(srv);
 }

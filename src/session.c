@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "kcp.h"
 #include "packet.h"
+#include "peers.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -271,6 +272,15 @@ static struct session *session_alloc(struct session_env *env, uint32_t conv,
 	return s;
 }
 
+/* Sessions to one peer judge the path together (peers.h). A session that
+ * roams keeps its path: a new address is usually the same path. */
+static void share_path(struct session *s, const union sockaddr_any *peer)
+{
+	if (s->env->peers != NULL) {
+		kcp_set_path(s->kcp, peers_path(s->env->peers, peer));
+	}
+}
+
 struct session *session_new_client(struct session_env *env, uint32_t conv,
 				   int fd)
 {
@@ -281,6 +291,7 @@ struct session *session_new_client(struct session_env *env, uint32_t conv,
 	}
 	s->fd = fd;
 	s->state = S_OPEN;
+	share_path(s, &env->server_addr);
 	s->dial_seen = true; /* the client sends DIAL, never receives one */
 	session_tcp_setup(s);
 	const unsigned char version = KCPTUN_PROTOCOL_VERSION;
@@ -305,6 +316,7 @@ struct session *session_new_server(struct session_env *env, uint32_t conv,
 	}
 	s->peer_addr = *from;
 	s->state = S_CONNECTING;
+	share_path(s, from);
 	return s;
 }
 

@@ -68,6 +68,8 @@ struct session_env {
 	/* Wall-clock ms at start: datagrams sealed before it cannot open a
 	 * session (a replay from a previous run). 0 = no check. */
 	uint64_t start_ms;
+	/* The kcp_path of each peer, shared by its sessions (peers.h). */
+	struct peers *peers;
 	void (*on_finished)(void *ctx, struct session *s);
 	void *ctx;
 	struct session_counters counters;
