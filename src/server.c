@@ -32,11 +32,11 @@
 /* How long an unknown conversation that looks young (kcp_peek_young) gets
  * for its opening to arrive, from the first of its datagrams we dropped.
  * The opening and its followers leave together with the initial RTO of
- * 200 ms, so within a second the client has resent a lost opening three or
- * four times (backoff x1.5 or x2). Waiting forever is wrong: a client that
- * dialled the server's previous process, was acknowledged, and has
- * received nothing yet looks just as young (una 0, small sns) - after a
- * restart its connections would hang instead of being reset. */
+ * 200 ms, so within a second the client has resent a lost opening three
+ * times (nodelay, backoff x1.5) or twice (x2). Waiting forever is wrong:
+ * a client that dialled the server's previous process, was acknowledged,
+ * and has received nothing yet looks just as young (una 0, small sns) -
+ * after a restart its connections would hang instead of being reset. */
 #define EARLY_WAIT 1.0
 /* Conversations waited for at once; beyond that the oldest is forgotten
  * (it starts waiting again when next seen). Bounds the memory a flood of
