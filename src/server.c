@@ -30,6 +30,19 @@
 /* Resets answered per second for unknown conversations: enough to close
  * every stale session quickly after a restart, too few to be an amplifier. */
 #define RESET_RATE 200
+/* How long an unknown conversation that looks young (kcp_peek_young) gets
+ * for its opening to arrive, from the first of its datagrams we dropped.
+ * The opening and its followers leave together with the initial RTO of
+ * 200 ms, so within a second the client has resent a lost opening three
+ * times (nodelay, backoff x1.5) or twice (x2). Waiting forever is wrong:
+ * a client that dialled the server's previous process, was acknowledged,
+ * and has received nothing yet looks just as young (una 0, small sns) -
+ * after a restart its connections would hang instead of being reset. */
+#define EARLY_WAIT 1.0
+/* Conversations waited for at once; beyond that the oldest is forgotten
+ * (it starts waiting again when next seen). Bounds the memory a flood of
+ * made-up conversations can take. */
+#define EARLY_SLOTS 64
 
 struct server {
 	struct ev_loop *loop;
@@ -52,6 +65,11 @@ struct server {
 	uint64_t drop_malformed, drop_unknown, drop_moved, drop_replayed_open;
 	uint64_t
 	    drop_early; /* segments of a new conversation before its dial */
+	/* Unknown young conversations we are waiting for (conv 0: free). */
+	struct early {
+		uint32_t conv;
+		ev_tstamp first; /* first datagram dropped */
+	} early[EARLY_SLOTS];
 };
 
 /* ---- sockets ----------------------------------------------------------- */
@@ -173,6 +191,39 @@ static bool reset_allowed(struct server *srv)
 	return srv->reset_count++ < RESET_RATE;
 }
 
+/* A datagram of unknown conversation `conv` looked young: true while its
+ * opening may still come (drop it), false once the wait is over (answer it
+ * like any unknown conversation's). */
+static bool early_wait(struct server *srv, uint32_t conv)
+{
+	const ev_tstamp now = ev_now(srv->loop);
+	struct early *slot = NULL, *oldest = &srv->early[0];
+	for (size_t i = 0; i < EARLY_SLOTS; i++) {
+		struct early *e = &srv->early[i];
+		if (e->conv == conv) {
+			return now - e->first < EARLY_WAIT;
+		}
+		if (e->conv == 0) {
+			slot = slot != NULL ? slot : e;
+		} else if (e->first < oldest->first) {
+			oldest = e;
+		}
+	}
+	slot = slot != NULL ? slot : oldest;
+	slot->conv = conv;
+	slot->first = now;
+	return true;
+}
+
+static void early_forget(struct server *srv, uint32_t conv)
+{
+	for (size_t i = 0; i < EARLY_SLOTS; i++) {
+		if (srv->early[i].conv == conv) {
+			srv->early[i].conv = 0;
+		}
+	}
+}
+
 static uint32_t read_u32le(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -236,6 +287,7 @@ static void deliver(void *ctx, const union sockaddr_any *from,
 			srv->drop_replayed_open++;
 			return;
 		}
+		early_forget(srv, conv);
 		s = session_new_server(&srv->env, conv, from);
 		if (s == NULL || !convmap_put(&srv->sessions, conv, s)) {
 			LOG_RL(LOG_LVL_ERROR,
@@ -249,7 +301,8 @@ static void deliver(void *ctx, const union sockaddr_any *from,
 	}
 	if (s == NULL) {
 		if (srv->conf->mode == MODE_SERVER &&
-		    kcp_peek_young(data, len, srv->kcfg.sndwnd)) {
+		    kcp_peek_young(data, len, srv->kcfg.sndwnd) &&
+		    early_wait(srv, conv)) {
 			/* Later segments of a new conversation overtook its
 			 * lost first datagram: a reset would kill a healthy
 			 * connection; the client resends the opening within
