@@ -432,8 +432,8 @@ static void test_heavy_random_loss(void)
 	double wr = (double)(ls.offered - l0.offered) /
 		    (double)(f->rx_bytes - b0);
 	printf("  [5 s, 15 s]: goodput %.2f Mbit/s (link 20, 10%% loss), "
-	       "wire/goodput %.3f\n",
-	       mbit(gp), wr);
+	       "wire/goodput %.3f, queue drops %llu\n",
+	       mbit(gp), wr, (unsigned long long)(ls.qdrops - l0.qdrops));
 	show("flow", &s, f);
 	CHECK(gp >= 0.9 * 2500 * 0.9);
 	CHECK(wr <= 1.1 / 0.9);
