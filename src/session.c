@@ -11,6 +11,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 /* Seconds between checks whether a busy session went quiet. */
@@ -59,9 +60,28 @@ static void kcp_output_cb(const unsigned char *buf, size_t len, void *user)
 }
 
 /* ---- ending ---------------------------------------------------------- */
+/* What the engine did for this conversation, for whoever tunes a path. */
+static void log_kcp_stats(const struct session *s)
+{
+	if (!LOG_ENABLED(LOG_LVL_VERBOSE)) {
+		return;
+	}
+	struct kcp_stats st;
+	kcp_get_stats(s->kcp, &st);
+	LOGV("[%s %08x] kcp: sent %" PRIu64 " segments (%" PRIu64
+	     " B), of them retransmitted %" PRIu64 " on timeout, %" PRIu64
+	     " fast; received %" PRIu64 " (%" PRIu64
+	     " B new); srtt %u ms, min rtt %u ms, bw %.1f Mbit/s, %s",
+	     who(s), s->conv, st.segs_sent, st.bytes_sent, st.segs_retrans,
+	     st.segs_fast_retrans, st.segs_recv, st.bytes_recv, st.srtt_ms,
+	     st.min_rtt_ms, (double)st.bw_est * 8 / 1e6,
+	     kcp_cc_state_name(st.cc_state));
+}
+
 static void become_tombstone(struct session *s, bool graceful)
 {
 	struct ev_loop *loop = s->env->loop;
+	log_kcp_stats(s);
 	session_tcp_close(s, !graceful);
 	ev_timer_stop(loop, &s->w_kcp);
 	kcp_free(s->kcp);
