@@ -47,8 +47,8 @@
  * AEAD overhead, so one per data segment added 5% to the wire. They leave
  * when ACK_EVERY are pending or the first has waited ACK_DELAY ms (1-2 ms
  * real with a ms clock), or earlier with data going the other way. */
-#define ACK_EVERY   32u
-#define ACK_DELAY   4u
+#define ACK_EVERY   16u
+#define ACK_DELAY   2u
 #define ACK_RUN_MAX 255u /* sns one ACK covers: sn .. sn + frg (u8) */
 #define RING_MIN    16u	 /* first ring size: a small transfer's whole span */
 #define ACK_MIN	    16u	 /* first ack list size */
