@@ -35,6 +35,11 @@
 #define LOSS_UNIT	  1024u
 #define LOSS_COMP_MAX	  (LOSS_UNIT * HEAVY_LOSS_PCT / 100)
 #define PACE_BURST_MS	  2u
+/* ms: the BDP is computed with at least this RTT. On loopback or a LAN the
+ * minimum (1 ms by the clock) is the unloaded figure; a busy receiver's
+ * processing adds more, and a cwnd of 2 x bw x 1 ms left it idle. */
+#define BDP_RTT_FLOOR	  4u
+#define PACE_BURST_LAN_MS 5u
 #define BW_SLOT_MS	  10u /* shortest slot of the bandwidth max filter */
 #define PACE_BURST_SEGS	  2u
 #define CYCLE_LEN	  8u
@@ -77,9 +82,17 @@ static uint32_t startup_thresh(const struct kcp_rate *r);
 
 /* ---- pacing ------------------------------------------------------------- */
 
+/* Below BDP_RTT_FLOOR of min RTT (a LAN, loopback) the pacer's millisecond
+ * quantum is coarser than the path, and the bottleneck is a CPU, not a
+ * queue to protect: the bucket then holds PACE_BURST_LAN_MS, so a process
+ * that lost the CPU for a few ms catches up instead of losing the time
+ * (xchacha on loopback: 0.87 -> ~0.93 of the unpaced figure). */
 static int64_t burst(const struct kcp_rate *r)
 {
-	uint64_t b = r->pacing_rate * PACE_BURST_MS / 1000;
+	uint64_t ms = r->min_rtt_valid && r->min_rtt < BDP_RTT_FLOOR
+			  ? PACE_BURST_LAN_MS
+			  : PACE_BURST_MS;
+	uint64_t b = r->pacing_rate * ms / 1000;
 	return (int64_t)max64(b, (uint64_t)PACE_BURST_SEGS * r->mss);
 }
 
@@ -304,8 +317,8 @@ static uint64_t compensate(const struct kcp_rate *r, uint64_t v);
 
 static uint32_t bdp_segs(const struct kcp_rate *r, uint32_t gain)
 {
-	uint64_t bytes =
-	    compensate(r, r->bw * r->min_rtt / 1000 * gain / GAIN_UNIT);
+	uint64_t rtt = max32(r->min_rtt, BDP_RTT_FLOOR);
+	uint64_t bytes = compensate(r, r->bw * rtt / 1000 * gain / GAIN_UNIT);
 	return (uint32_t)((bytes + r->mss - 1) / r->mss);
 }
 
