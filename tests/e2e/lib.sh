@@ -459,6 +459,26 @@ counters() {
 	grep -E 'sessions: |datagrams: ' "$WORK/$1.log" | tail -2 |
 		sed "s/^.*\(sessions\|datagrams\)/    $1: \1/"
 }
+# settled NAME PID: true once every session the daemon opened has ended
+# (closed or reset), asked with SIGHUP, which logs the counters. A test
+# that checks "0 reset" waits for this before SIGTERM: the close of a
+# session whose last acks were lost can still be in flight when the load
+# generator has verified its last byte, and shutdown resets what is left.
+settled() {
+	local log=$WORK/$1.log before after
+	before=$(grep -c 'sessions: ' "$log")
+	kill -HUP "$2" 2>/dev/null || return 1
+	for _ in $(seq 40); do
+		after=$(grep -c 'sessions: ' "$log")
+		[ "$after" -gt "$before" ] && break
+		sleep 0.05
+	done
+	local opened closed reset
+	opened=$(sess "$log" opened)
+	closed=$(sess "$log" closed)
+	reset=$(sess "$log" reset)
+	[ -n "$opened" ] && [ $((closed + reset)) -ge "$opened" ]
+}
 # count_log NAME REGEX: lines of the daemon log matching REGEX
 count_log() {
 	grep -c -E "$2" "$WORK/$1.log"

@@ -32,6 +32,8 @@ run lg -t 150 "$T/loadgen" --connect 127.0.0.1:$CPORT --conns "$CONNS" \
 check "all $CONNS connections verified (rc $RC, $RUN_S s)" eval \
 	'[ $RC -eq 0 ] && grep -q "^loadgen: $CONNS/$CONNS ok" "$WORK/lg.log"'
 
+wait_for 10 settled cli "$CPID" || echo "    cli: sessions still open after 10 s"
+wait_for 10 settled srv "$SPID" || echo "    srv: sessions still open after 10 s"
 stop_daemon cli "$CPID"
 stop_daemon srv "$SPID"
 stop_tool "$RPID"
