@@ -16,25 +16,25 @@
  * its pacing gain instead, see kcp_rate_init.) */
 #define CWND_GAIN 512u
 /* Startup is over when the estimate grew less than 25% in 3 rounds. */
-#define FULL_BW_NUM	  5u
-#define FULL_BW_DEN	  4u
-#define FULL_BW_ROUNDS	  3u
-#define MIN_RTT_WINDOW	  10000u /* ms without a new minimum => probe_rtt */
-#define PROBE_RTT_TIME	  200u	 /* ms spent at the floor in probe_rtt */
-#define PROBE_RTT_CWND	  4u
-#define INIT_CWND	  32u
-#define MIN_CWND	  4u
-#define CWND_HEADROOM	  4u  /* segments above gain x BDP: ack clumping */
-#define QUEUE_FLOOR	  4u  /* ms: RTT rises below this are timer noise */
-#define QUEUE_ROUNDS	  3u  /* rounds of standing queue => we overestimate */
-#define STARTUP_RTT_SEEN  8u  /* samples in a row above: a queue stands */
-#define STARTUP_QUEUE_DIV 8u  /* startup ends at a queue of min RTT / 8, */
-#define STARTUP_QUEUE_MAX 16u /* but never waits for more than 16 ms */
-#define HEAVY_LOSS_PCT	  20u
-#define HEAVY_LOSS_MIN	  8u /* segments: a tiny round proves nothing */
-#define LOSS_UNIT	  1024u
-#define LOSS_COMP_MAX	  (LOSS_UNIT * HEAVY_LOSS_PCT / 100)
-#define PACE_BURST_MS	  2u
+#define FULL_BW_NUM	      5u
+#define FULL_BW_DEN	      4u
+#define FULL_BW_ROUNDS	      3u
+#define MIN_RTT_WINDOW	      10000u /* ms without a new minimum => probe_rtt */
+#define PROBE_RTT_TIME	      200u   /* ms spent at the floor in probe_rtt */
+#define PROBE_RTT_CWND	      4u
+#define INIT_CWND	      32u
+#define MIN_CWND	      4u
+#define CWND_HEADROOM	      4u /* segments above gain x BDP: ack clumping */
+#define QUEUE_FLOOR	      4u /* ms: RTT rises below this are timer noise */
+#define QUEUE_ROUNDS	      3u /* rounds of standing queue => we overestimate */
+#define STARTUP_QUEUE_SAMPLES 8u  /* samples in a row above: a queue stands */
+#define STARTUP_QUEUE_DIV     8u  /* startup ends at a queue of min RTT / 8, */
+#define STARTUP_QUEUE_MAX     16u /* but never waits for more than 16 ms */
+#define HEAVY_LOSS_PCT	      20u
+#define HEAVY_LOSS_MIN	      8u /* segments: a tiny round proves nothing */
+#define LOSS_UNIT	      1024u
+#define LOSS_COMP_MAX	      (LOSS_UNIT * HEAVY_LOSS_PCT / 100)
+#define PACE_BURST_MS	      2u
 /* ms: the BDP is computed with at least this RTT. On loopback or a LAN the
  * minimum (1 ms by the clock) is the unloaded figure; a busy receiver's
  * processing adds more, and a cwnd of 2 x bw x 1 ms left it idle. */
@@ -232,7 +232,6 @@ void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
 		r->queue_samples++;
 	else
 		r->queue_samples = 0;
-	r->round_rtt_n++;
 	if (r->state == KCP_STATE_PROBE_RTT) {
 		if (rtt < r->probe_min_rtt)
 			r->probe_min_rtt = rtt;
@@ -443,7 +442,6 @@ static void end_round(struct kcp_rate *r, uint32_t now)
 	r->round_acked = 0;
 	r->round_min_rtt = UINT32_MAX;
 	r->round_max_rtt = 0;
-	r->round_rtt_n = 0;
 	r->round_ts = now;
 	r->round_delivered = r->delivered;
 }
@@ -459,7 +457,7 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 		 * stays low until the queue has stood for a whole round: a
 		 * round late at 2.89 x filled a one-BDP buffer in the tests
 		 * (and an interactive flow beside it waited 3 x base). */
-		if (r->queue_samples >= STARTUP_RTT_SEEN)
+		if (r->queue_samples >= STARTUP_QUEUE_SAMPLES)
 			enter_drain(r, now);
 		break;
 	case KCP_STATE_DRAIN:

@@ -64,7 +64,6 @@ struct kcp_rate {
 	uint32_t round_min_rtt;		  /* UINT32_MAX: no sample yet */
 	uint32_t round_max_rtt;		  /* 0: no sample yet */
 	uint32_t queue_samples;	  /* RTT samples in a row above a small queue */
-	uint32_t round_rtt_n;	  /* RTT samples this round */
 	uint32_t rtt_high_rounds; /* consecutive rounds with a queue */
 	uint32_t loss;		  /* smoothed share lost, x/1024 */
 
