@@ -132,7 +132,13 @@ lab_ours_conf() {
 		set_str "$WORK/$1.server.json" udp_bind "$LAB_B_IP:$LAB_TUN_PORT" &&
 		set_str "$WORK/$1.server.json" connect "$LAB_B_IP:$LAB_SVC_PORT" &&
 		set_str "$WORK/$1.client.json" listen "$LAB_A_IP:$LAB_CLI_PORT" &&
-		set_str "$WORK/$1.client.json" udp_connect "$LAB_B_IP:$LAB_TUN_PORT"
+		set_str "$WORK/$1.client.json" udp_connect "$LAB_B_IP:$LAB_TUN_PORT" || return 1
+	# BENCH_LOGLEVEL=3 (with --keep): each conversation's retransmission
+	# counts in the kept daemon logs (docs/CONGESTION.md quotes them)
+	if [ -n "${BENCH_LOGLEVEL:-}" ]; then
+		sed -i "s/\"loglevel\": [0-9]/\"loglevel\": $BENCH_LOGLEVEL/" \
+			"$WORK/$1.server.json" "$WORK/$1.client.json"
+	fi
 }
 
 # lab_tunnel CONTENDER NAME RATE DELAY: starts the contender's tunnel (none
