@@ -260,6 +260,28 @@ lab_rec() { # label who goodput pct wire cpu hwm_c hwm_s note
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$LTSV"
 }
 
+# lab_table HEAD ALIGN AWK: a markdown table, a row per scenario and a
+# column per contender; AWK prints a cell from the contender's TSV row
+# ($1 scenario, $2 contender, $3.. the figures), "-" when it prints none.
+lab_table() {
+	local sc who v
+	printf '| %s |' "$1"
+	for who in "${LAB_CONTENDERS[@]}"; do printf ' %s |' "$who"; done
+	echo
+	printf '|---|'
+	for who in "${LAB_CONTENDERS[@]}"; do printf -- '%s|' "$2"; done
+	echo
+	for sc in "${LAB_LABELS[@]}"; do
+		printf '| %s |' "$sc"
+		for who in "${LAB_CONTENDERS[@]}"; do
+			v=$(awk -F'\t' -v s="$sc" -v w="$who" \
+				"\$1 == s && \$2 == w { $3 }" "$LTSV")
+			printf ' %s |' "${v:--}"
+		done
+		echo
+	done
+}
+
 lab_report() {
 	local md=$OUT/lossy.md sc who label v dat=$WORK/lossy.dat
 	{
@@ -274,43 +296,18 @@ lab_report() {
 		echo "Ours: the shipped sample configs (xchacha20poly1305_ietf, windows 1024);"
 		echo "ours-nc: the same + \`kcp.nc = 1\` (no congestion window)."
 		echo
-		printf '| scenario (loss / RTT / rate) |'
-		for who in "${LAB_CONTENDERS[@]}"; do printf ' %s |' "$who"; done
-		echo
-		printf '|---|'
-		for who in "${LAB_CONTENDERS[@]}"; do printf -- '---:|'; done
-		echo
-		for sc in "${LAB_LABELS[@]}"; do
-			printf '| %s |' "$sc"
-			for who in "${LAB_CONTENDERS[@]}"; do
-				v=$(awk -F'\t' -v s="$sc" -v w="$who" '$1 == s && $2 == w {
-					if ($3 == "") print ($9 == "" ? "-" : $9);
-					else print $3 " (" $4 "%)" }' "$LTSV")
-				printf ' %s |' "${v:--}"
-			done
-			echo
-		done
+		lab_table 'scenario (loss / RTT / rate)' '---:' '
+			if ($3 == "") print ($9 == "" ? "-" : $9);
+			else print $3 " (" $4 "%)"'
 		echo
 		echo "Cost per run: wire bytes per goodput byte / tunnel CPU % (100 = one core) /"
 		echo "peak RSS client, server KiB."
 		echo
-		printf '| scenario |'
-		for who in "${LAB_CONTENDERS[@]}"; do printf ' %s |' "$who"; done
-		echo
-		printf '|---|'
-		for who in "${LAB_CONTENDERS[@]}"; do printf -- '---|'; done
-		echo
-		for sc in "${LAB_LABELS[@]}"; do
-			printf '| %s |' "$sc"
-			for who in "${LAB_CONTENDERS[@]}"; do
-				v=$(awk -F'\t' -v s="$sc" -v w="$who" '$1 == s && $2 == w &&
-					$3 != "" { c = ($6 == "") ? "kernel" : $6 "%";
-					m = ($7 == "") ? "" : " / " $7 ", " $8;
-					print $5 " / " c m }' "$LTSV")
-				printf ' %s |' "${v:--}"
-			done
-			echo
-		done
+		lab_table 'scenario' '---' '
+			if ($3 == "") next;
+			c = ($6 == "") ? "kernel" : $6 "%";
+			m = ($7 == "") ? "" : " / " $7 ", " $8;
+			print $5 " / " c m'
 		echo
 		echo "![goodput against loss](goodput_vs_loss.png)"
 	} >"$md"
