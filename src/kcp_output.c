@@ -283,26 +283,16 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 	else
 		kcp->fast_pending = false;
 
-	if (can_send_new(kcp)) {
-		uint32_t limit = kcp->snd_una + kcp_send_window(kcp);
-		uint32_t cap = UINT32_MAX;
-		if (kcp->rate_on) {
-			limit = kcp->snd_una + kcp->snd_span_max;
-			cap = kcp->rmt_wnd;
-		}
-		while (kcp->snd_nxt != kcp->snd_end &&
-		       before(kcp->snd_nxt, limit) && kcp->flight_live < cap &&
-		       !(kcp->rate_on && rate_cwnd_full(kcp)) &&
-		       pace_ok(kcp, now)) {
-			struct seg *s = *snd_slot(kcp, kcp->snd_nxt);
-			s->rto = seg_rto(kcp);
-			s->resendts = now + s->rto;
-			kcp->snd_nxt++;
-			kcp->flight_live++;
-			kcp->flight_bytes += s->len;
-			emit_seg(kcp, &h, s, now);
-			arm_resend(kcp, s->resendts, now);
-		}
+	/* One test of the windows, the one kcp_next_deadline() uses too. */
+	while (can_send_new(kcp) && pace_ok(kcp, now)) {
+		struct seg *s = *snd_slot(kcp, kcp->snd_nxt);
+		s->rto = seg_rto(kcp);
+		s->resendts = now + s->rto;
+		kcp->snd_nxt++;
+		kcp->flight_live++;
+		kcp->flight_bytes += s->len;
+		emit_seg(kcp, &h, s, now);
+		arm_resend(kcp, s->resendts, now);
 	}
 	/* Out of data with room to spare: what is measured until this
 	 * flight is delivered says how fast we wrote, not how fast the path
