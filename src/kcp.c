@@ -96,6 +96,7 @@ void kcp_set_path(struct kcp *kcp, struct kcp_path *path)
 {
 	if (path != NULL)
 		path->refs++;
+	kcp_rate_leave_path(&kcp->rate);
 	kcp_path_unref(kcp->rate.path);
 	kcp->rate.path = path;
 }

@@ -148,6 +148,7 @@ void kcp_free(struct kcp *kcp)
 	free(kcp->rcv_ring);
 	free(kcp->acks);
 	free(kcp->obuf);
+	kcp_rate_leave_path(&kcp->rate);
 	kcp_path_unref(kcp->rate.path);
 	free(kcp);
 }

@@ -29,6 +29,11 @@ struct kcp_path {
 	uint32_t refs;
 	bool min_rtt_valid;
 	uint32_t min_rtt, min_rtt_ts;
+	/* The bulk flows (past startup, never short of data) and the sum of
+	 * their bandwidth estimates: none of them paces above an equal share
+	 * of it (see path_share in kcp_rate.c). */
+	uint64_t bw_sum;
+	uint32_t bulk_n;
 };
 
 /* What a segment remembers of the connection when it is sent, so that its
@@ -90,6 +95,9 @@ struct kcp_rate {
 	uint32_t cwnd;	      /* segments allowed in flight */
 
 	struct kcp_path *path; /* NULL: nothing shared */
+	bool path_bulk;	       /* counted in path->bulk_n, */
+	uint64_t path_bw;      /* with this in path->bw_sum */
+	uint64_t fair;	       /* bw_sum / bulk_n when last computed */
 
 	/* token bucket for pacing, in payload bytes */
 	bool credit_valid;
@@ -117,6 +125,10 @@ void kcp_rate_app_limited(struct kcp_rate *r, uint32_t inflight);
 /* After an input call's acks: take the sample, advance the state machine,
  * recompute pacing_rate and cwnd. */
 void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t now);
+
+/* Withdraw what this flow added to its path's sums (before the path
+ * changes or the flow ends). */
+void kcp_rate_leave_path(struct kcp_rate *r);
 
 /* Pacing: true if a segment may leave at `now`; kcp_rate_on_send() charges
  * it. kcp_rate_wait() is the ms until one may (0 = now). */
