@@ -557,6 +557,15 @@ static void test_fairness(void)
 		CHECK(two_flows(true, starts[i], 10000) >= 0.8);
 	}
 	CHECK(two_flows(false, 2000, 0) >= 0.5);
+	/* FAIRX=1: the split of flows apart for other starts and loss, the
+	 * sweep docs/CONGESTION.md quotes (diagnostic, no bar). */
+	if (getenv("FAIRX")) {
+		static const uint64_t st2[] = {0, 500, 1000, 3000, 5000};
+		for (size_t i = 0; i < 5; i++) {
+			two_flows(false, st2[i], 0);
+			two_flows(false, st2[i], 10000);
+		}
+	}
 }
 
 /* Eight bulk flows to one peer, started 250 ms apart, 1% loss: together
