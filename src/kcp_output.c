@@ -13,6 +13,13 @@ static bool rate_cwnd_full(const struct kcp *kcp)
 	return kcp->flight_bytes >= (size_t)kcp->rate.cwnd * kcp->mss;
 }
 
+/* The receiver's window (or our ring's span) holds new data back. */
+static bool peer_window_full(const struct kcp *kcp)
+{
+	return kcp->flight_live >= kcp->rmt_wnd ||
+	       kcp->snd_nxt - kcp->snd_una >= kcp->snd_span_max;
+}
+
 /* New data fits the windows. The receiver's window and sndwnd bound the
  * span of sns from snd_una (what the peer must be able to hold); the rate
  * controller's cwnd bounds the segments actually outstanding. Pacing is
@@ -29,8 +36,7 @@ static bool can_send_new(const struct kcp *kcp)
 	 * random loss halved the usable window; comparing what is actually
 	 * outstanding against wnd is exact (conservative when acks are
 	 * lost). snd_span_max still bounds the span: the ring's size. */
-	return kcp->snd_nxt - kcp->snd_una < kcp->snd_span_max &&
-	       kcp->flight_live < kcp->rmt_wnd && !rate_cwnd_full(kcp);
+	return !peer_window_full(kcp) && !rate_cwnd_full(kcp);
 }
 
 /* The pacer lets a data segment (new or retransmitted) leave now. */
@@ -294,11 +300,14 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		emit_seg(kcp, &h, s, now);
 		arm_resend(kcp, s->resendts, now);
 	}
-	/* Out of data with room to spare: what is measured until this
-	 * flight is delivered says how fast we wrote, not how fast the path
-	 * is. */
-	if (kcp->rate_on && kcp->snd_nxt == kcp->snd_end &&
-	    !rate_cwnd_full(kcp))
+	/* Out of data, or held by the peer's window (a reader slower than
+	 * the path), with room to spare in the cwnd: what is measured until
+	 * this flight is delivered says how fast we wrote or the peer read,
+	 * not how fast the path is. Such a flow also gives up its place in
+	 * the path's equal share (kcp_rate.c, path_share): counted there, a
+	 * slow reader's small estimate held the others to half the link. */
+	if (kcp->rate_on && !rate_cwnd_full(kcp) &&
+	    (kcp->snd_nxt == kcp->snd_end || peer_window_full(kcp)))
 		kcp_rate_app_limited(&kcp->rate, kcp->flight_live);
 	out_flush(kcp);
 	if (emitted || kcp->segs_sent != sent_before)

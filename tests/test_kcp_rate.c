@@ -38,6 +38,7 @@ struct rflow {
 	uint64_t next_msg, msgs_sent, msgs_done;
 	uint64_t msg_at[MSG_RING];
 	uint64_t rx_bytes;
+	uint64_t read_bpms; /* the receiving application's pace; 0: at once */
 	uint64_t lat_max, lat_sum, lat_n; /* ms, after measure_from */
 	uint64_t lat_max_all;		  /* ms, the whole run */
 };
@@ -146,9 +147,19 @@ static void app(struct rsim *s, struct rflow *f)
 			f->next_msg += f->msg_every;
 		}
 	}
-	size_t n;
-	while ((n = kcp_recv(f->rx, buf, sizeof(buf))) > 0)
+	size_t n, want = sizeof(buf);
+	for (;;) {
+		if (f->read_bpms != 0) {
+			uint64_t may = (s->now - f->start) * f->read_bpms;
+			if (may <= f->rx_bytes)
+				break;
+			if (may - f->rx_bytes < want)
+				want = (size_t)(may - f->rx_bytes);
+		}
+		if ((n = kcp_recv(f->rx, buf, want)) == 0)
+			break;
 		f->rx_bytes += n;
+	}
 	while (!f->bulk && f->msgs_done < f->msgs_sent &&
 	       (f->msgs_done + 1) * f->msg_len <= f->rx_bytes) {
 		uint64_t lat = s->now - f->msg_at[f->msgs_done++ % MSG_RING];
@@ -568,6 +579,39 @@ static void test_fairness(void)
 	}
 }
 
+/* Two flows to one peer, one of them feeding a slow reader (1 Mbit/s,
+ * an SSH session's terminal, say): the receiver's window holds that one
+ * back, not the path, and the other must still get the rest of the link
+ * (when the slow one counted in the equal share, its small estimate held
+ * the other to half of it). */
+static void test_slow_reader(void)
+{
+	struct rsim s;
+	struct memlink_cfg l = bottleneck(0);
+	struct kcp_config c = rate_cfg();
+	if (!CHECK(rsim_init(&s, 29, &l)))
+		return;
+	struct kcp_path *path = kcp_path_new();
+	struct rflow *slow = rsim_add(&s, &c, 0, true);
+	struct rflow *fast = rsim_add(&s, &c, 1000, true);
+	slow->read_bpms = 125; /* 1 Mbit/s */
+	kcp_set_path(slow->tx, path);
+	kcp_set_path(fast->tx, path);
+	kcp_path_unref(path);
+	CHECK(run_traced(&s, fast, 8000));
+	uint64_t f0 = fast->rx_bytes, s0 = slow->rx_bytes;
+	CHECK(run_traced(&s, fast, 18000));
+	double gf = (double)(fast->rx_bytes - f0) / 10000;
+	double gs = (double)(slow->rx_bytes - s0) / 10000;
+	printf("  [8 s, 18 s]: slow reader %.2f Mbit/s, bulk beside it %.2f "
+	       "Mbit/s (link 50)\n",
+	       mbit(gs), mbit(gf));
+	show("bulk", &s, fast);
+	CHECK(gs >= 0.9 * 125);
+	CHECK(gf >= 0.85 * (RATE_BPMS - 125));
+	rsim_free(&s);
+}
+
 /* Eight bulk flows to one peer, started 250 ms apart, 1% loss: together
  * they must not flood the path (docs/CONGESTION.md, "Many flows"). With
  * `shared`, their senders share one kcp_path, as the daemon's sessions to
@@ -679,6 +723,7 @@ int main(void)
 	RUN(test_rate_drop);
 	RUN(test_outage);
 	RUN(test_fairness);
+	RUN(test_slow_reader);
 	RUN(test_interactive);
 	RUN(test_many_flows);
 	return check_exit();
