@@ -51,12 +51,13 @@
  * paced one (RATE) spreads it evenly, so the hold decides how many acks
  * share a datagram: at 20 Mbit/s 1-2 ms made one ack datagram per 3.5 data
  * datagrams (2.7% of the wire at 10% loss); ACK_DELAY_RATE, 2-3 ms real,
- * makes it one per 6, still well under a WAN path's RTT variation. */
+ * makes it one per 6, and a sender hears of a delivery at most 1 ms later
+ * than with ACK_DELAY. */
 #define ACK_EVERY      16u
 #define ACK_DELAY      2u
 #define ACK_DELAY_RATE 3u
-/* RATE: an ack above a hole goes out in up to this many flushes (see
- * flush_acks). */
+/* RATE: an ack above a hole goes out in up to this many flushes, 2 or 3
+ * (flush_acks keeps two generations of repeats). */
 #define ACK_COPIES  3u
 #define ACK_RUN_MAX 255u /* sns one ACK covers: sn .. sn + frg (u8) */
 #define RING_MIN    16u	 /* first ring size: a small transfer's whole span */
