@@ -52,7 +52,8 @@ static inline void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts,
 			    uint32_t now)
 {
 	if (kcp->ack_n == kcp->ack_rep)
-		kcp->ack_due = now + ACK_DELAY;
+		kcp->ack_due =
+		    now + (kcp->rate_on ? ACK_DELAY_RATE : ACK_DELAY);
 	if (kcp->ack_n == kcp->ack_alloc && !kcp_ack_grow(kcp))
 		return; /* dropped: una or a retransmission covers it */
 	kcp->acks[kcp->ack_n].sn = sn;
@@ -173,6 +174,12 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 		const unsigned char *payload = data + off + KCP_HEADER_SIZE;
 		off += KCP_HEADER_SIZE + (size_t)h.len;
 		kcp->probes_unanswered = 0;
+		/* Whether an ACK's last sn is news, asked before the header's
+		 * una releases it. */
+		bool fresh = h.cmd == KCP_CMD_ACK &&
+			     before(h.sn + h.frg, kcp->snd_nxt) &&
+			     !before(h.sn + h.frg, kcp->snd_una) &&
+			     *snd_slot(kcp, h.sn + h.frg) != NULL;
 
 		/* A reordered old datagram must not reopen a window that a
 		 * newer one closed: take wnd only from segments whose una is
@@ -193,12 +200,16 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 			if (!before(last, kcp->snd_nxt) || before(last, h.sn))
 				break; /* never sent */
 			/* ts echoes one transmission, so the sample is valid
-			 * even for a retransmitted segment (no Karn needed). */
-			if (after_eq(now, h.ts) && now - h.ts <= KCP_RTO_MAX) {
+			 * even for a retransmitted segment (no Karn needed).
+			 * Only from the first copy to arrive: a repeat
+			 * (flush_acks) waited a batch or two at the receiver
+			 * and would inflate SRTT, and with it the RTO. A
+			 * repeat whose first copy was lost still times the
+			 * path plus a batch: harmless to the rate model,
+			 * which keeps only minima. */
+			if (fresh && after_eq(now, h.ts) &&
+			    now - h.ts <= KCP_RTO_MAX) {
 				kcp_rtt_sample(&kcp->rtt, now - h.ts);
-				/* A repeated ack (flush_acks) times the path
-				 * plus a batch: harmless to the rate model,
-				 * which keeps only minima. */
 				if (kcp->rate_on)
 					kcp_rate_on_rtt(&kcp->rate, now - h.ts,
 							now);

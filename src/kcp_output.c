@@ -196,19 +196,26 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
  * cannot cover its ack: a lost ack then costs a spurious retransmission and
  * a false loss in the rate controller's count (5% ack loss doubled the
  * retransmissions at 5% data loss). So in RATE mode an ack above rcv_nxt
- * goes out twice, the second time riding with the next batch: a few bytes
- * on the reverse path instead of a segment on the forward one. */
+ * rides along with the next ACK_COPIES - 1 batches too, until una covers
+ * it: a few bytes on the reverse path instead of a segment on the forward
+ * one. With two copies both were lost for 1% of the segments at 10% loss,
+ * and the lab's receiver saw 1% duplicates; the third copy costs less than
+ * the duplicates did (the copies mostly extend runs: a batch's acks
+ * continue the previous batch's). Repeats never make a datagram of their
+ * own: flush_acks runs only when new acks are due. */
 /* Consecutive sns in arrival order go out as one ACK of a run (frg = its
  * length - 1, ts of its last): a steady stream costs one 24-byte segment
  * per batch instead of one per data segment. */
 static void flush_acks(struct kcp *kcp, struct hdr *h)
 {
-	uint32_t keep = 0;
+	uint32_t keep = 0, keep_old = 0;
+	uint32_t rep = kcp->ack_rep, old = umin(kcp->ack_old, rep);
 	bool open = false;
 	h->cmd = KCP_CMD_ACK;
 	for (uint32_t i = 0; i < kcp->ack_n; i++) {
 		struct ack a = kcp->acks[i];
-		if (i < kcp->ack_rep && before(a.sn, kcp->rcv_nxt))
+		bool covered = before(a.sn, kcp->rcv_nxt);
+		if (i < rep && covered)
 			continue; /* una covers it now */
 		if (open && a.sn == h->sn + h->frg + 1u &&
 		    h->frg < ACK_RUN_MAX) {
@@ -222,14 +229,21 @@ static void flush_acks(struct kcp *kcp, struct hdr *h)
 			h->ts = a.ts;
 			h->frg = 0;
 		}
-		if (kcp->rate_on && i >= kcp->ack_rep &&
-		    !before(a.sn, kcp->rcv_nxt))
-			kcp->acks[keep++] = a;
+		/* Kept in order: the list stays oldest first. */
+		if (!kcp->rate_on || covered || i < old)
+			continue;
+		if (i < rep) {
+			if (ACK_COPIES < 3)
+				continue;
+			keep_old++;
+		}
+		kcp->acks[keep++] = a;
 	}
 	if (open)
 		emit_ctl(kcp, h);
 	h->frg = 0;
 	kcp->ack_n = kcp->ack_rep = keep;
+	kcp->ack_old = keep_old;
 }
 
 void kcp_flush(struct kcp *kcp, uint32_t now)

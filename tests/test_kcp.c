@@ -572,6 +572,118 @@ static void test_piggyback_and_wins(void)
 	kcp_free(b);
 }
 
+/* Segment i of captured datagram d is an ACK of the run sn .. sn + frg. */
+static bool ack_is(const struct capture *c, int d, int i, uint32_t sn,
+		   uint8_t frg)
+{
+	if (d >= c->n || c->len[d] < 24 * (size_t)(i + 1))
+		return false;
+	const unsigned char *p = c->buf[d] + 24 * i;
+	uint32_t v = (uint32_t)p[12] | (uint32_t)p[13] << 8 |
+		     (uint32_t)p[14] << 16 | (uint32_t)p[15] << 24;
+	return p[4] == KCP_CMD_ACK && p[5] == frg && v == sn;
+}
+
+static void push_one(struct kcp *k, uint32_t sn, uint32_t now)
+{
+	unsigned char d[25];
+	put_hdr(d, 42, KCP_CMD_PUSH, 32, now, sn, 0, 1);
+	d[24] = 'x';
+	CHECK(kcp_input(k, d, sizeof(d), now) == 0);
+}
+
+/* RATE: an ack above a hole goes out in three flushes, its copies extending
+ * the runs of newer acks; una ends the copies early; copies alone never
+ * make a datagram; new acks are held 3 ms. */
+static void test_ack_copies(void)
+{
+	struct kcp_config c = cfg_default();
+	c.cc = KCP_CC_RATE;
+	struct capture cap = {0};
+	struct kcp *k = kcp_new(42, &c, capture_out, &cap);
+	REQUIRE(k != NULL);
+	push_one(k, 1, 0); /* sn 0 lost for now */
+	CHECK(kcp_next_deadline(k, 0) == 3);
+	CHECK(kcp_next_deadline(k, 2) == 3);
+	CHECK(kcp_next_deadline(k, 3) == 3);
+	kcp_flush(k, 3);
+	CHECK(cap.n == 1 && cap.len[0] == 24 && ack_is(&cap, 0, 0, 1, 0));
+	push_one(k, 2, 10);
+	kcp_flush(k, 13); /* 1 again, with 2: one run */
+	CHECK(cap.n == 2 && cap.len[1] == 24 && ack_is(&cap, 1, 0, 1, 1));
+	push_one(k, 4, 20);
+	kcp_flush(k, 23); /* 1 for the last time, 2 again, then 4 */
+	CHECK(cap.n == 3 && cap.len[2] == 48 && ack_is(&cap, 2, 0, 1, 1) &&
+	      ack_is(&cap, 2, 1, 4, 0));
+	push_one(k, 5, 30);
+	kcp_flush(k, 33);
+	CHECK(cap.n == 4 && cap.len[3] == 48 && ack_is(&cap, 3, 0, 2, 0) &&
+	      ack_is(&cap, 3, 1, 4, 1));
+	/* Copies alone wait for news. */
+	CHECK(kcp_next_deadline(k, 40) != 40);
+	kcp_flush(k, 40);
+	CHECK(cap.n == 4);
+	/* sn 0 arrives: una 3 covers it (its own ack still goes, for the RTT
+	 * sample), 4's last copy and 5's second still go. */
+	push_one(k, 0, 50);
+	kcp_flush(k, 53);
+	CHECK(cap.n == 5 && cap.len[4] == 48 && ack_is(&cap, 4, 0, 4, 1) &&
+	      ack_is(&cap, 4, 1, 0, 0));
+	CHECK(cap.n == 5 && cap.buf[4][16] == 3); /* una */
+	/* sn 3 fills the last hole: una 6 covers 5, whose copy is dropped. */
+	push_one(k, 3, 60);
+	kcp_flush(k, 63);
+	CHECK(cap.n == 6 && cap.len[5] == 24 && ack_is(&cap, 5, 0, 3, 0) &&
+	      cap.buf[5][16] == 6);
+	kcp_flush(k, 70);
+	CHECK(cap.n == 6);
+	kcp_free(k);
+
+	/* Without RATE: each ack once, held 2 ms. */
+	c = cfg_default();
+	cap.n = 0;
+	k = kcp_new(42, &c, capture_out, &cap);
+	REQUIRE(k != NULL);
+	push_one(k, 1, 0);
+	CHECK(kcp_next_deadline(k, 0) == 2);
+	kcp_flush(k, 2);
+	push_one(k, 2, 10);
+	kcp_flush(k, 12);
+	CHECK(cap.n == 2 && ack_is(&cap, 0, 0, 1, 0) && cap.len[1] == 24 &&
+	      ack_is(&cap, 1, 0, 2, 0));
+	kcp_free(k);
+}
+
+/* An RTT sample comes from the first copy of an ack to arrive (even when
+ * the same header's una releases the segment), never from a repeat. */
+static void test_rtt_first_copy(void)
+{
+	struct kcp_config c = cfg_default();
+	c.cc = KCP_CC_RATE;
+	struct capture cap = {0};
+	struct kcp *k = kcp_new(42, &c, capture_out, &cap);
+	REQUIRE(k != NULL);
+	CHECK(kcp_send(k, "x", 1) == 1);
+	kcp_flush(k, 0);
+	CHECK(kcp_send(k, "y", 1) == 1);
+	kcp_flush(k, 0);
+	CHECK(cap.n == 2 && kcp_unacked(k) == 2);
+	unsigned char a[24];
+	struct kcp_stats st;
+	put_hdr(a, 42, KCP_CMD_ACK, 32, 0, 1, 0, 0);
+	CHECK(kcp_input(k, a, 24, 100) == 0);
+	kcp_get_stats(k, &st);
+	CHECK(st.srtt_ms == 100 && kcp_unacked(k) == 1);
+	CHECK(kcp_input(k, a, 24, 300) == 0); /* a repeat: no sample */
+	kcp_get_stats(k, &st);
+	CHECK(st.srtt_ms == 100);
+	put_hdr(a, 42, KCP_CMD_ACK, 32, 0, 0, 1, 0); /* una 1 releases sn 0 */
+	CHECK(kcp_input(k, a, 24, 300) == 0);
+	kcp_get_stats(k, &st);
+	CHECK(st.srtt_ms > 100 && st.srtt_ms < 300 && kcp_unacked(k) == 0);
+	kcp_free(k);
+}
+
 static void test_config(void)
 {
 	struct kcp_config c = cfg_default();
@@ -601,6 +713,8 @@ int main(void)
 	RUN(test_wire_format);
 	RUN(test_malformed);
 	RUN(test_piggyback_and_wins);
+	RUN(test_ack_copies);
+	RUN(test_rtt_first_copy);
 	RUN(test_sizes);
 	RUN(test_bidirectional);
 	RUN(test_impairments);

@@ -14,11 +14,16 @@
 # Method, per scenario and contender: a fresh sinksource service in b; the
 # tunnel (if any) between a and b; one loadgen bulk upload from a for
 # LAB_T seconds (its size is more than the link can carry in that time, so
-# every run lasts LAB_T s). Goodput = bytes the service received / elapsed
-# time. Wire bytes = bytes sent on the namespaces' link interfaces (both
-# directions, IP headers included, counted before the emulated loss), per
-# goodput byte. CPU % = utime+stime of both tunnel processes / elapsed (100
-# = one core). Peak RSS = VmHWM of each tunnel process.
+# every run lasts LAB_T s). Goodput = bytes the service's socket had
+# received when loadgen stopped / elapsed time. Then the transfer drains
+# (what was in flight and queued is still delivered: lab_drain), and wire
+# bytes = bytes sent on the namespaces' link interfaces (both directions, IP
+# headers included, counted before the emulated loss) over the whole
+# transfer, per byte the service received over the whole transfer. Read at
+# the cut instead, the wire count held up to two windows in flight that
+# the goodput count never saw (~3% at 2%/300 ms/100 Mbit, for every
+# contender). CPU % = utime+stime of both tunnel processes / elapsed (100 =
+# one core). Peak RSS = VmHWM of each tunnel process.
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # CLEANUP_EXTRA: read by cleanup in lib.sh
 
@@ -91,6 +96,40 @@ ns_tx() {
 	lab exec "$1" cat /proc/net/dev 2>/dev/null | awk -F'[: ]+' '
 		/:/ && $2 != "lo" { for (i = 1; i <= NF; i++) if ($i != "") break;
 		t += $(i + 9) } END { printf "%.0f", t }'
+}
+
+# ns_rcvd PORT: bytes received so far by the connections to b's PORT, as
+# their sockets count them (ss bytes_received, which includes bytes still
+# in the receive queue); empty if there are none.
+ns_rcvd() {
+	lab exec b ss -Htin "( sport = :$1 )" 2>/dev/null |
+		awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^bytes_received:/) {
+			split($i, x, ":"); b += x[2]; n++ } }
+		END { if (n) printf "%.0f", b }'
+}
+
+# lab_drain: waits until the link is quiet, when the namespaces' interfaces
+# sent less than a datagram's worth in 1 s (keepalives may go on), at
+# most LAB_DRAIN_MAX s. Sets DRAIN_S (seconds waited) and DRAIN_TX (the
+# last count of both namespaces' tx bytes).
+LAB_DRAIN_MAX=15
+lab_drain() {
+	local prev now quiet=0 i
+	prev=$(($(ns_tx a) + $(ns_tx b)))
+	DRAIN_S=0
+	for ((i = 1; i <= LAB_DRAIN_MAX * 5; i++)); do
+		sleep 0.2
+		now=$(($(ns_tx a) + $(ns_tx b)))
+		if [ $((now - prev)) -lt 300 ]; then
+			quiet=$((quiet + 1))
+		else
+			quiet=0
+		fi
+		prev=$now
+		[ $quiet -ge 5 ] && break
+	done
+	DRAIN_S=$(calc "$i / 5")
+	DRAIN_TX=$prev
 }
 
 # lab_set_cc CC: TCP congestion control CC in both namespaces (the sender,
@@ -191,7 +230,7 @@ lab_tunnel() {
 # lab_one LABEL LOSS DELAY RATE CONTENDER: one measurement into the TSV.
 lab_one() {
 	local label=$1 loss=$2 delay=$3 rate=$4 who=$5 name svc rc
-	local size tx0 tx1 c0 c1 line dt got gp pct wire cpu hs hc note=""
+	local size tx0 tx1 c0 c1 line dt got cut gp pct wire cpu hs hc note=""
 	name="lossy-${label//[^0-9a-z]/_}-$who"
 	lab_bg b "$name.svc" "$BUILD/tests/upstream" --listen \
 		"$LAB_B_IP:$LAB_SVC_PORT" --mode sinksource \
@@ -218,7 +257,9 @@ lab_one() {
 	lab exec a "$BUILD/tests/loadgen" --connect "$TARGET" --mode bulk \
 		--up-size "$size" --timeout "$LAB_T" >"$WORK/$name.lg" 2>&1
 	c1=$(cpu_ticks "$TS" "$TC")
-	tx1=$(($(ns_tx a) + $(ns_tx b)))
+	cut=$(ns_rcvd "$LAB_SVC_PORT")
+	lab_drain
+	tx1=$DRAIN_TX
 	hc=$(kib "${TC:-0}" VmHWM)
 	hs=$(kib "${TS:-0}" VmHWM)
 	stop "$TS" "$TC" "$svc"
@@ -235,7 +276,14 @@ lab_one() {
 		return 0
 	fi
 	got=$((got > 32 ? got - 32 : 0)) # minus the request header
-	gp=$(LC_ALL=C awk -v b="$got" -v t="$dt" 'BEGIN { printf "%.2f", b * 8 / t / 1e6 }')
+	if [ -z "$cut" ]; then
+		# the connection was gone at the cut (it failed early)
+		cut=$got
+		note="goodput from the service's stats"
+	fi
+	cut=$((cut > 32 ? cut - 32 : 0))
+	cut=$((cut < got ? cut : got))
+	gp=$(LC_ALL=C awk -v b="$cut" -v t="$dt" 'BEGIN { printf "%.2f", b * 8 / t / 1e6 }')
 	pct=$(LC_ALL=C awk -v g="$gp" -v r="$rate" 'BEGIN { printf "%.1f", 100 * g / r }')
 	wire=$(LC_ALL=C awk -v w="$((tx1 - tx0))" -v b="$got" \
 		'BEGIN { if (b > 0) printf "%.3f", w / b }')
@@ -249,10 +297,12 @@ lab_one() {
 		ub=$(grep -h 'datagrams: rx' "$WORK/$name".[sc].err |
 			sed 's/.*tx [0-9]* (\([0-9]*\) B).*/\1/' | awk '{s += $1} END {print s}')
 		[ -n "$ub" ] && [ "$got" -gt 0 ] &&
-			note="daemon UDP payload/goodput $(calc "$ub / $got")"
+			note="${note:+$note; }daemon UDP payload/goodput $(calc "$ub / $got")"
 	fi
+	note="${note:+$note; }drained $(calc "($got - $cut) / 1048576") MiB in ${DRAIN_S} s"
+	[ "${DRAIN_S%.*}" -ge "$LAB_DRAIN_MAX" ] && note="$note (not quiet)"
 	say "   $label $who: $gp Mbit/s ($pct% of link), wire/goodput ${wire:--}," \
-		"CPU ${cpu:--}%, peak RSS ${hc:--}/${hs:--} KiB"
+		"CPU ${cpu:--}%, peak RSS ${hc:--}/${hs:--} KiB ($note)"
 	lab_rec "$label" "$who" "$gp" "$pct" "$wire" "${cpu:-}" "${hc:-}" "${hs:-}" "$note"
 }
 
@@ -290,7 +340,8 @@ lab_report() {
 		echo "Generated by \`contrib/bench/bench.sh\` on $(date -u +%Y-%m-%dT%H:%MZ)."
 		echo "Machine: $MACHINE; load average $LAB_LOAD at the start, $(loadavg) at the end."
 		echo "Each cell: one ${LAB_T} s upload (loadgen bulk) from namespace a to b through"
-		echo "contrib/bench/lab.sh's emulated link; goodput in Mbit/s (share of the link rate)."
+		echo "contrib/bench/lab.sh's emulated link; goodput in Mbit/s (share of the link rate):"
+		echo "bytes the service had received when the upload stopped, over its ${LAB_T} s."
 		echo "Go kcptun: \`--crypt aes --nocomp --mode fast\` (FEC 10+3); go-bdp adds"
 		echo "\`--sndwnd = --rcvwnd =\` the bandwidth-delay product in 1350-byte packets."
 		echo "Ours: the shipped sample configs (xchacha20poly1305_ietf, windows 1024);"
@@ -301,7 +352,10 @@ lab_report() {
 			else print $3 " (" $4 "%)"'
 		echo
 		echo "Cost per run: wire bytes per goodput byte / tunnel CPU % (100 = one core) /"
-		echo "peak RSS client, server KiB."
+		echo "peak RSS client, server KiB. Wire bytes per goodput byte: after the upload"
+		echo "stops, what is in flight drains (until the link is quiet for 1 s, at most"
+		echo "${LAB_DRAIN_MAX} s); then all bytes both namespaces sent on the link (IP headers"
+		echo "included, before the emulated loss) / all bytes the service received."
 		echo
 		lab_table 'scenario' '---' '
 			if ($3 == "") next;
