@@ -314,14 +314,16 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		emit_seg(kcp, &h, s, now);
 		arm_resend(kcp, s->resendts, now);
 	}
-	/* Out of data, or held by the peer's window (a reader slower than
-	 * the path), with room to spare in the cwnd: what is measured until
+	/* Out of data with room to spare in the cwnd, or held by the peer's
+	 * window (a reader slower than the path; whatever the cwnd says,
+	 * which in PROBE_RTT is full too): what is measured until
 	 * this flight is delivered says how fast we wrote or the peer read,
 	 * not how fast the path is. Such a flow also gives up its place in
 	 * the path's equal share (kcp_rate.c, path_share): counted there, a
 	 * slow reader's small estimate held the others to half the link. */
-	if (kcp->rate_on && !rate_cwnd_full(kcp) &&
-	    (kcp->snd_nxt == kcp->snd_end || peer_window_full(kcp)))
+	bool out = kcp->snd_nxt == kcp->snd_end;
+	if (kcp->rate_on && ((out && !rate_cwnd_full(kcp)) ||
+			     (!out && peer_window_full(kcp))))
 		kcp_rate_app_limited(&kcp->rate, kcp->flight_live);
 	out_flush(kcp);
 	if (emitted || kcp->segs_sent != sent_before)

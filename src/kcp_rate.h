@@ -53,6 +53,7 @@ struct kcp_rate {
 	uint64_t delivered;
 	uint32_t delivered_ts, first_ts;
 	uint64_t app_limited_until; /* 0: not app-limited */
+	uint32_t app_limited_round; /* the round it was last marked in */
 
 	/* the sample being assembled from one kcp_input() call */
 	bool have_sample, sample_app_limited;
