@@ -322,8 +322,8 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 	 * the path's equal share (kcp_rate.c, path_share): counted there, a
 	 * slow reader's small estimate held the others to half the link. */
 	bool out = kcp->snd_nxt == kcp->snd_end;
-	if (kcp->rate_on && ((out && !rate_cwnd_full(kcp)) ||
-			     (!out && peer_window_full(kcp))))
+	if (kcp->rate_on &&
+	    ((out && !rate_cwnd_full(kcp)) || (!out && peer_window_full(kcp))))
 		kcp_rate_app_limited(&kcp->rate, kcp->flight_live);
 	out_flush(kcp);
 	if (emitted || kcp->segs_sent != sent_before)

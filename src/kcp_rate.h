@@ -29,9 +29,10 @@ struct kcp_path {
 	uint32_t refs;
 	bool min_rtt_valid;
 	uint32_t min_rtt, min_rtt_ts;
-	/* The bulk flows (past startup, never short of data) and the sum of
-	 * their bandwidth estimates: none of them paces above an equal share
-	 * of it (see path_share in kcp_rate.c). */
+	/* The bulk flows (past startup, neither short of data nor held by
+	 * the receiver's window) and the sum of their bandwidth estimates:
+	 * none of them paces above an equal share of it (path_share in
+	 * kcp_rate.c). */
 	uint64_t bw_sum;
 	uint32_t bulk_n;
 };

@@ -393,8 +393,8 @@ static void steady_flow(const char *what, const struct memlink_cfg *l,
 	CHECK(run_traced(&s, f, warm_ms + 10000));
 	double gp = (double)(f->rx_bytes - b0) / 10000;
 	memlink_get_stats(s.link, 0, &ls);
-	double wr = (double)(ls.offered - l0.offered) /
-		    (double)(f->rx_bytes - b0);
+	double wr =
+	    (double)(ls.offered - l0.offered) / (double)(f->rx_bytes - b0);
 	double keep = 1 - l->loss_ppm / 1e6;
 	struct kcp_stats tx, rx;
 	kcp_get_stats(f->tx, &tx);
