@@ -73,6 +73,8 @@ struct kcp_rate {
 	uint32_t queue_samples;	  /* RTT samples in a row above a small queue */
 	uint32_t rtt_high_rounds; /* consecutive rounds with a queue */
 	uint32_t loss;		  /* smoothed share lost, x/1024 */
+	uint32_t round_ack_gap;	  /* longest time without an ack, ms */
+	bool after_silent;	  /* the last round was an outage's */
 
 	/* model */
 	uint64_t bw_slot[KCP_RATE_BW_ROUNDS]; /* max sample per round */
