@@ -131,9 +131,17 @@ static void emit_seg(struct kcp *kcp, struct hdr *h, struct seg *s,
 static uint32_t seg_rto(const struct kcp *kcp)
 {
 	uint32_t rto = kcp->rtt.rto;
+	const struct kcp_path *p = kcp->rate.path;
 	if (kcp->rate_on && kcp->rtt.valid) {
 		uint32_t srtt = kcp->rtt.srtt8 >> 3;
 		rto = umin(umax(rto, srtt + srtt / 2), KCP_RTO_MAX);
+	} else if (kcp->rate_on && p != NULL && p->min_rtt_valid) {
+		/* No sample of our own yet, but the other sessions to this
+		 * peer know its round trip. The initial 200 ms is shorter
+		 * than a long-haul path's, and the timer then resent each new
+		 * session's whole first flight (32 segments in the sim at
+		 * 300 ms), for nothing. */
+		rto = umin(umax(rto, 2 * p->min_rtt), KCP_RTO_MAX);
 	}
 	return rto;
 }

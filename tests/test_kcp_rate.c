@@ -612,6 +612,41 @@ static void test_slow_reader(void)
 	rsim_free(&s);
 }
 
+/* A second session to a peer 300 ms away: the path already knows the
+ * round trip, so the new session's first flight is not resent by the
+ * initial 200 ms timer (the first session's is: it knows nothing yet). */
+static void test_path_rto(void)
+{
+	struct rsim s;
+	struct memlink_cfg l = {
+	    .delay_ms = 150,
+	    .rate_bpms = RATE_BPMS,
+	    .queue_bytes = RATE_BPMS * 100,
+	};
+	struct kcp_config c = rate_cfg();
+	if (!CHECK(rsim_init(&s, 31, &l)))
+		return;
+	struct kcp_path *path = kcp_path_new();
+	struct rflow *a = rsim_add(&s, &c, 0, false);
+	struct rflow *b = rsim_add(&s, &c, 2000, true);
+	a->msg_len = 1000;
+	a->msg_every = 50;
+	kcp_set_path(a->tx, path);
+	kcp_set_path(b->tx, path);
+	kcp_path_unref(path);
+	CHECK(run_traced(&s, b, 3000));
+	struct kcp_stats sa, sb;
+	kcp_get_stats(a->tx, &sa);
+	kcp_get_stats(b->tx, &sb);
+	printf("  timer retransmissions: first session %llu, second %llu "
+	       "(its first second)\n",
+	       (unsigned long long)sa.segs_retrans,
+	       (unsigned long long)sb.segs_retrans);
+	CHECK(sa.segs_retrans > 0); /* the case exists */
+	CHECK(sb.segs_retrans == 0);
+	rsim_free(&s);
+}
+
 /* Eight bulk flows to one peer, started 250 ms apart, 1% loss: together
  * they must not flood the path (docs/CONGESTION.md, "Many flows"). With
  * `shared`, their senders share one kcp_path, as the daemon's sessions to
@@ -724,6 +759,7 @@ int main(void)
 	RUN(test_outage);
 	RUN(test_fairness);
 	RUN(test_slow_reader);
+	RUN(test_path_rto);
 	RUN(test_interactive);
 	RUN(test_many_flows);
 	return check_exit();
