@@ -56,12 +56,9 @@
 #define ACK_EVERY      16u
 #define ACK_DELAY      2u
 #define ACK_DELAY_RATE 3u
-/* RATE: an ack above a hole goes out in up to this many flushes, 2 or 3
- * (flush_acks keeps two generations of repeats). */
-#define ACK_COPIES  3u
-#define ACK_RUN_MAX 255u /* sns one ACK covers: sn .. sn + frg (u8) */
-#define RING_MIN    16u	 /* first ring size: a small transfer's whole span */
-#define ACK_MIN	    16u	 /* first ack list size */
+#define ACK_RUN_MAX    255u /* sns one ACK covers: sn .. sn + frg (u8) */
+#define RING_MIN       16u  /* first ring size: a small transfer's whole span */
+#define ACK_MIN	       16u  /* first ack list size */
 
 struct seg {
 	struct seg *next;	 /* free list link */

@@ -204,11 +204,11 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
  * cannot cover its ack: a lost ack then costs a spurious retransmission and
  * a false loss in the rate controller's count (5% ack loss doubled the
  * retransmissions at 5% data loss). So in RATE mode an ack above rcv_nxt
- * rides along with the next ACK_COPIES - 1 batches too, until una covers
- * it: a few bytes on the reverse path instead of a segment on the forward
- * one. With two copies both were lost for 1% of the segments at 10% loss,
- * and the lab's receiver saw 1% duplicates; the third copy costs less than
- * the duplicates did (the copies mostly extend runs: a batch's acks
+ * rides along with the next two batches too (three flushes in all), until
+ * una covers it: a few bytes on the reverse path instead of a segment on the
+ * forward one. With two copies both were lost for 1% of the segments at 10%
+ * loss, and the lab's receiver saw 1% duplicates; the third copy costs less
+ * than the duplicates did (the copies mostly extend runs: a batch's acks
  * continue the previous batch's). Repeats never make a datagram of their
  * own: flush_acks runs only when new acks are due. */
 /* Consecutive sns in arrival order go out as one ACK of a run (frg = its
@@ -240,11 +240,8 @@ static void flush_acks(struct kcp *kcp, struct hdr *h)
 		/* Kept in order: the list stays oldest first. */
 		if (!kcp->rate_on || covered || i < old)
 			continue;
-		if (i < rep) {
-			if (ACK_COPIES < 3)
-				continue;
-			keep_old++;
-		}
+		if (i < rep)
+			keep_old++; /* its second copy went: one more to go */
 		kcp->acks[keep++] = a;
 	}
 	if (open)
