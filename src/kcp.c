@@ -26,6 +26,7 @@ static bool config_valid(const struct kcp_config *c)
 	return c->mtu >= 64 && c->mtu <= 65535 && c->sndwnd >= 1 &&
 	       c->sndwnd <= WND_LIMIT && c->rcvwnd >= 1 &&
 	       c->rcvwnd <= WND_LIMIT && c->interval <= 10000 &&
+	       c->resend <= 100 && /* seg.fastack is 16 bits */
 	       c->dead_link >= 1 && (unsigned)c->cc <= KCP_CC_RATE &&
 	       c->wnd_max <= WND_LIMIT;
 }

@@ -64,13 +64,18 @@ struct seg {
 	struct seg *next;	 /* free list link */
 	uint64_t rate_delivered; /* kcp_rate_tx, unpacked to save padding */
 	uint32_t rate_delivered_ts, rate_first_ts;
+	uint32_t rate_sent_ts; /* the transmission the record describes */
 	uint32_t sn;
 	uint32_t ts;	   /* time of the latest transmission */
 	uint32_t resendts; /* retransmit deadline */
 	uint32_t rto;	   /* this segment's (backed off) RTO */
 	uint32_t xmit;	   /* transmissions so far */
-	uint32_t fastack;  /* later segments acked since our transmission */
 	uint32_t len;
+	/* Later segments acked since our transmission: it stops counting at
+	 * kcp.resend (<= 100) plus one datagram's acks (<= the window,
+	 * 32768), so 16 bits hold it, and the segment header stays 56
+	 * bytes with rate_sent_ts. */
+	uint16_t fastack;
 	bool fast; /* fast retransmit due at the next flush */
 	bool rate_app_limited;
 	/* Header room then payload: a full segment is output in place. */

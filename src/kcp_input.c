@@ -22,13 +22,18 @@ static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked, uint32_t now,
 		    .first_ts = s->rate_first_ts,
 		    .app_limited = s->rate_app_limited,
 		};
-		/* The record describes the latest transmission; an ack
-		 * of an earlier one (the retransmission was spurious) must
-		 * not be measured against it: it would end a round early
-		 * and claim a rate the path never had. */
-		bool latest = any ? s->xmit == 1 : ts == s->ts;
-		kcp_rate_on_ack(&kcp->rate, latest ? &tx : NULL, s->len, s->ts,
-				now);
+		/* The record describes one transmission (the latest, or
+		 * the first: emit_seg); an ack of another must not be
+		 * measured against it: an earlier one would end a round
+		 * early and claim a rate the path never had. With `any`
+		 * the arrival may be any transmission: only a record of
+		 * the first is safe then, a later one's ack measured from
+		 * it reads slower, never faster. */
+		bool first = s->rate_sent_ts != s->ts;
+		bool match =
+		    any ? s->xmit == 1 || first : ts == s->rate_sent_ts;
+		kcp_rate_on_ack(&kcp->rate, match ? &tx : NULL, s->len,
+				s->rate_sent_ts, now);
 	}
 	kcp->snd_bytes -= s->len;
 	kcp->flight_bytes -= s->len;
@@ -268,7 +273,7 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 			struct seg *s = *snd_slot(kcp, sn);
 			if (s == NULL || s->fast || before(max_ts, s->ts))
 				continue;
-			s->fastack += above > 0 ? above : 1;
+			s->fastack += (uint16_t)(above > 0 ? above : 1);
 			if (s->fastack >= kcp->cfg.resend) {
 				s->fast = true;
 				kcp->fast_pending = true;

@@ -93,10 +93,18 @@ static void emit_seg(struct kcp *kcp, struct hdr *h, struct seg *s,
 		 * is what starts a fresh sample interval. */
 		kcp_rate_on_send(&kcp->rate, &tx, s->len, kcp->flight_live - 1,
 				 now);
-		s->rate_delivered = tx.delivered;
-		s->rate_delivered_ts = tx.delivered_ts;
-		s->rate_first_ts = tx.first_ts;
-		s->rate_app_limited = tx.app_limited;
+		/* A timer's resend before the first RTT sample is most likely
+		 * spurious (the initial 200 ms against a longer path): the
+		 * first transmission's record stays, so that its ack still
+		 * yields a rate sample. Overwritten, the whole first flight
+		 * gave none, and startup lost a round on a 300 ms path. */
+		if (s->xmit == 0 || kcp->rtt.valid) {
+			s->rate_delivered = tx.delivered;
+			s->rate_delivered_ts = tx.delivered_ts;
+			s->rate_first_ts = tx.first_ts;
+			s->rate_app_limited = tx.app_limited;
+			s->rate_sent_ts = now;
+		}
 	}
 	s->ts = now;
 	s->xmit++;
