@@ -120,6 +120,19 @@ static void rsim_free(struct rsim *s)
 	memlink_free(s->link);
 }
 
+/* All senders of the sim share one kcp_path, as a daemon's sessions to
+ * one peer do; the engines hold their own references. */
+static bool rsim_share_path(struct rsim *s)
+{
+	struct kcp_path *path = kcp_path_new();
+	if (path == NULL)
+		return false;
+	for (int i = 0; i < s->n; i++)
+		kcp_set_path(s->f[i].tx, path);
+	kcp_path_unref(path);
+	return true;
+}
+
 static struct rflow *by_conv(struct rsim *s, const unsigned char *d, size_t n)
 {
 	uint32_t conv;
@@ -528,14 +541,10 @@ static double two_flows(bool shared, uint64_t start, uint32_t loss_ppm)
 	struct kcp_config c = rate_cfg();
 	if (!CHECK(rsim_init(&s, 11 + start, &l)))
 		return 0;
-	struct kcp_path *path = shared ? kcp_path_new() : NULL;
 	struct rflow *a = rsim_add(&s, &c, 0, true);
 	struct rflow *b = rsim_add(&s, &c, start, true);
-	if (path != NULL) {
-		kcp_set_path(a->tx, path);
-		kcp_set_path(b->tx, path);
-	}
-	kcp_path_unref(path);
+	if (shared)
+		CHECK(rsim_share_path(&s));
 	CHECK(run_traced(&s, b, 10000));
 	uint64_t a0 = a->rx_bytes, b0 = b->rx_bytes;
 	measure_from(&s, 10000);
@@ -591,13 +600,10 @@ static void test_slow_reader(void)
 	struct kcp_config c = rate_cfg();
 	if (!CHECK(rsim_init(&s, 29, &l)))
 		return;
-	struct kcp_path *path = kcp_path_new();
 	struct rflow *slow = rsim_add(&s, &c, 0, true);
 	struct rflow *fast = rsim_add(&s, &c, 1000, true);
 	slow->read_bpms = 125; /* 1 Mbit/s */
-	kcp_set_path(slow->tx, path);
-	kcp_set_path(fast->tx, path);
-	kcp_path_unref(path);
+	CHECK(rsim_share_path(&s));
 	CHECK(run_traced(&s, fast, 8000));
 	uint64_t f0 = fast->rx_bytes, s0 = slow->rx_bytes;
 	CHECK(run_traced(&s, fast, 18000));
@@ -626,14 +632,11 @@ static void test_path_rto(void)
 	struct kcp_config c = rate_cfg();
 	if (!CHECK(rsim_init(&s, 31, &l)))
 		return;
-	struct kcp_path *path = kcp_path_new();
 	struct rflow *a = rsim_add(&s, &c, 0, false);
 	struct rflow *b = rsim_add(&s, &c, 2000, true);
 	a->msg_len = 1000;
 	a->msg_every = 50;
-	kcp_set_path(a->tx, path);
-	kcp_set_path(b->tx, path);
-	kcp_path_unref(path);
+	CHECK(rsim_share_path(&s));
 	CHECK(run_traced(&s, b, 3000));
 	struct kcp_stats sa, sb;
 	kcp_get_stats(a->tx, &sa);
@@ -659,14 +662,11 @@ static double many_flows(bool shared)
 	struct kcp_config c = rate_cfg();
 	if (!CHECK(rsim_init(&s, 23, &l)))
 		return 1e9;
-	struct kcp_path *path = shared ? kcp_path_new() : NULL;
 	struct rflow *f[8];
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < 8; i++)
 		f[i] = rsim_add(&s, &c, (uint64_t)i * 250, true);
-		if (path != NULL)
-			kcp_set_path(f[i]->tx, path);
-	}
-	kcp_path_unref(path); /* the engines hold it now */
+	if (shared)
+		CHECK(rsim_share_path(&s));
 	CHECK(run_traced(&s, f[0], 8000));
 	uint64_t b0[8], sum = 0;
 	for (int i = 0; i < 8; i++)
