@@ -310,6 +310,12 @@ lab_rec() { # label who goodput pct wire cpu hwm_c hwm_s note
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$LTSV"
 }
 
+# lab_cell SCENARIO CONTENDER AWK: AWK run on that TSV row ($1 scenario,
+# $2 contender, $3.. the figures).
+lab_cell() {
+	awk -F'\t' -v s="$1" -v w="$2" "\$1 == s && \$2 == w { $3 }" "$LTSV"
+}
+
 # lab_table HEAD ALIGN AWK: a markdown table, a row per scenario and a
 # column per contender; AWK prints a cell from the contender's TSV row
 # ($1 scenario, $2 contender, $3.. the figures), "-" when it prints none.
@@ -324,8 +330,7 @@ lab_table() {
 	for sc in "${LAB_LABELS[@]}"; do
 		printf '| %s |' "$sc"
 		for who in "${LAB_CONTENDERS[@]}"; do
-			v=$(awk -F'\t' -v s="$sc" -v w="$who" \
-				"\$1 == s && \$2 == w { $3 }" "$LTSV")
+			v=$(lab_cell "$sc" "$who" "$3")
 			printf ' %s |' "${v:--}"
 		done
 		echo
@@ -376,8 +381,7 @@ lab_report() {
 			printf '%s\t"%s"' "$(awk -F'\t' -v s="$sc" '$1 == s {
 				split($1, a, "%"); print a[1]; exit }' "$LTSV")" "$sc"
 			for who in "${LAB_CONTENDERS[@]}"; do
-				v=$(awk -F'\t' -v s="$sc" -v w="$who" \
-					'$1 == s && $2 == w {print $4}' "$LTSV")
+				v=$(lab_cell "$sc" "$who" 'print $4')
 				printf '\t%s' "${v:-NaN}"
 			done
 			echo
