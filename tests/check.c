@@ -1,6 +1,8 @@
 #include "check.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 unsigned check_passed, check_failed;
 
@@ -13,6 +15,12 @@ bool check_report(bool ok, const char *expr, const char *file, int line)
 		fprintf(stderr, "%s:%d: CHECK failed: %s\n", file, line, expr);
 	}
 	return ok;
+}
+
+bool check_selected(const char *name)
+{
+	const char *only = getenv("ONLY");
+	return only == NULL || strstr(name, only) != NULL;
 }
 
 void check_print_result(const char *name, bool ok)

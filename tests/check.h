@@ -19,14 +19,19 @@ bool check_report(bool ok, const char *expr, const char *file, int line);
 			return;                                                \
 	} while (0)
 
-/* Run one test function and print its name and outcome. */
+/* Run one test function and print its name and outcome. ONLY=name (a
+ * substring) runs just the matching ones: a trace (RDEBUG=1) of one
+ * scenario without the others'. */
 #define RUN(fn)                                                                \
 	do {                                                                   \
+		if (!check_selected(#fn))                                      \
+			break;                                                 \
 		unsigned failed_before_ = check_failed;                        \
 		fn();                                                          \
 		check_print_result(#fn, check_failed == failed_before_);       \
 	} while (0)
 
+bool check_selected(const char *name);
 void check_print_result(const char *name, bool ok);
 int check_exit(void);
 

@@ -283,7 +283,24 @@ static double mbit(double bpms)
 	return bpms * 8 / 1000;
 }
 
-/* rsim_run, printing a line per 250 ms when RDEBUG is set. */
+/* RDEBUG=2: every flow's model, one line each (two flows apart:
+ * whose estimate holds which share). */
+static void trace_all(const struct rsim *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		struct kcp_stats st;
+		kcp_get_stats(s->f[i].tx, &st);
+		printf("      flow %d %-9s bw %5.1f pace %5.1f min_rtt %3u cwnd "
+		       "%4u infl %4u rx %7.1f MB\n",
+		       i, kcp_cc_state_name(st.cc_state),
+		       (double)st.bw_est * 8 / 1e6,
+		       (double)st.pacing_rate * 8 / 1e6, st.min_rtt_ms, st.cwnd,
+		       st.inflight, (double)s->f[i].rx_bytes / 1e6);
+	}
+}
+
+/* rsim_run, printing a line per 250 ms when RDEBUG is set (=2: and every
+ * flow's model). */
 static bool run_traced(struct rsim *s, struct rflow *f, uint64_t until)
 {
 	if (getenv("RDEBUG") == NULL)
@@ -313,6 +330,8 @@ static bool run_traced(struct rsim *s, struct rflow *f, uint64_t until)
 		    st.rmt_wnd, st.srtt_ms, (unsigned long long)st.segs_retrans,
 		    (unsigned long long)st.segs_fast_retrans,
 		    (double)memlink_queue_us(s->link, 0, s->now) / 1000);
+		if (strcmp(getenv("RDEBUG"), "2") == 0)
+			trace_all(s);
 	}
 	return true;
 }
