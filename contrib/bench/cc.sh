@@ -177,6 +177,15 @@ cc_fair_case() { # case-name: runs with the lab up; records the flows
 	cc_rec fair "$c" ab_qdelay_ms "$(cc_trace_mean 4)"
 }
 
+# cc_fair_wanted CASE: BENCH_CC_FAIR (default all: "pairs conns cubic")
+# names it; trial runs repeat one case (with BENCH_CC_REPS) in less time.
+cc_fair_wanted() {
+	case " ${BENCH_CC_FAIR:-pairs conns cubic} " in
+	*" $1 "*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 cc_fair() {
 	local loss tag rep
 	for loss in 0 0.01; do
@@ -187,14 +196,19 @@ cc_fair() {
 		# at the mercy of the shared CPUs and of the loss dice.
 		for rep in $(seq "$CC_REPS"); do
 			# two pairs: two independent controllers, one bottleneck
-			cc_service $CC_SVC sinksource && cc_pair p1 0 $CC_SVC &&
-				cc_pair p2 1 $CC_SVC || warn "fairness: start failed"
-			cc_bulk b1 "$LAB_A_IP:6001"
-			cc_bulk b2 "$LAB_A_IP:6011"
-			cc_measure $CC_SVC "$WORK/fair-pairs-$tag-$rep.series"
-			cc_stop
-			cc_fair_case "pairs-$tag-$rep" "two pairs, run $rep"
+			if cc_fair_wanted pairs; then
+				cc_service $CC_SVC sinksource &&
+					cc_pair p1 0 $CC_SVC &&
+					cc_pair p2 1 $CC_SVC ||
+					warn "fairness: start failed"
+				cc_bulk b1 "$LAB_A_IP:6001"
+				cc_bulk b2 "$LAB_A_IP:6011"
+				cc_measure $CC_SVC "$WORK/fair-pairs-$tag-$rep.series"
+				cc_stop
+				cc_fair_case "pairs-$tag-$rep" "two pairs, run $rep"
+			fi
 			# one pair, two connections: sharing inside one peer
+			cc_fair_wanted conns || continue
 			cc_service $CC_SVC sinksource && cc_pair p1 0 $CC_SVC ||
 				warn "fairness: start failed"
 			cc_bulk b1 "$LAB_A_IP:6001" 2
@@ -202,7 +216,7 @@ cc_fair() {
 			cc_stop
 			cc_fair_case "conns-$tag-$rep" "one pair, two connections, run $rep"
 		done
-		if [ "$loss" = 0 ]; then
+		if [ "$loss" = 0 ] && cc_fair_wanted cubic; then
 			# ours against one kernel TCP cubic flow (a sends)
 			if lab_set_cc cubic; then
 				cc_service $CC_SVC sinksource &&
@@ -568,6 +582,7 @@ bench_cc() {
 	export LAB_BUILD=${LAB_BUILD:-$BUILD} LAB_NAME=${LAB_NAME:-kbench}
 	CC_T=30 CC_WARM=5 CC_BASE_T=10 CC_LAT_T=20 CC_REPS=2
 	[ -n "$QUICK" ] && CC_T=10 CC_WARM=3 CC_BASE_T=3 CC_LAT_T=5 CC_REPS=1
+	CC_REPS=${BENCH_CC_REPS:-$CC_REPS}
 	LAB_T=$((CC_T + 60)) # lab_bg's bound on what it starts
 	CC_N=0
 	modprobe tcp_bbr 2>/dev/null
@@ -576,10 +591,15 @@ bench_cc() {
 	CTSV=$WORK/cc.tsv
 	printf 'section\tcase\tmetric\tvalue\tnote\n' >"$CTSV"
 	say "== congestion control on the lab link (load $CC_LOAD)"
-	cc_fair
-	cc_latency
-	cc_many
-	cc_trace
+	# BENCH_CC_SECTIONS="fair many" runs only those (trial runs; the
+	# report then has empty cells for the others)
+	local sec
+	for sec in ${BENCH_CC_SECTIONS:-fair latency many trace}; do
+		case $sec in
+		fair | latency | many | trace) "cc_$sec" ;;
+		*) warn "BENCH_CC_SECTIONS: no section '$sec'" ;;
+		esac
+	done
 	CLEANUP_EXTRA=''
 	lab_restore_cc
 	cc_fair_plot
