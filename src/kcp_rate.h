@@ -68,8 +68,9 @@ struct kcp_rate {
 	uint64_t round_delivered; /* delivered then */
 	bool round_start;
 	uint32_t round_lost, round_acked; /* segments, this round */
-	uint32_t round_min_rtt;		  /* UINT32_MAX: no sample yet */
 	uint32_t round_max_rtt;		  /* 0: no sample yet */
+	uint32_t round_rtt_n;		  /* RTT samples this round, */
+	uint64_t round_rtt_sum;		  /* and their sum (ms) */
 	uint32_t queue_samples;	  /* RTT samples in a row above a small queue */
 	uint32_t rtt_high_rounds; /* consecutive rounds with a queue */
 	uint32_t loss;		  /* smoothed share lost, x/1024 */
@@ -89,6 +90,7 @@ struct kcp_rate {
 	bool filled;			 /* startup found the pipe's capacity */
 	uint32_t pacing_gain, cwnd_gain; /* x/256 */
 	uint32_t cycle_idx, cycle_ts, drain_ts;
+	uint64_t probe_base_bw; /* bw when the last probe began */
 	uint32_t seed;
 	bool probe_rtt_timing;
 	uint32_t probe_rtt_done_ts, probe_rtt_round, probe_min_rtt;
