@@ -166,6 +166,18 @@ void kcp_rate_on_send(struct kcp_rate *r, struct kcp_rate_tx *tx, uint32_t len,
 	tx->delivered = r->delivered;
 	tx->delivered_ts = r->delivered_ts;
 	tx->first_ts = r->first_ts;
+	/* The second flight, sent as the first one's acks come: the last
+	 * transmission before it was the first flight's, a round trip ago,
+	 * and the last ack before it, that flight's, comes a round trip
+	 * before the first ack this flight can get. Both intervals would
+	 * span that idle round trip and halve its samples (the sim's 300 ms
+	 * path: the estimate stuck at the first flight's 1.1 Mbit/s until
+	 * 750 ms, one doubling lost for good). Its interval starts at the
+	 * first ack (send side) and at its own transmission (ack side). */
+	if (r->rounds == 1) {
+		tx->delivered_ts = now;
+		tx->first_ts = r->round_ts;
+	}
 	tx->app_limited = r->app_limited_until != 0;
 	refill(r, now);
 	r->credit -= len;
