@@ -551,25 +551,26 @@ static void test_outage(void)
 	rsim_free(&s);
 }
 
-/* Where two_flows measures: [10 s, 20 s] of a 100 ms path by default;
- * FAIRX=lab: the lab's fairness case (contrib/bench/cc.sh), 50 ms RTT,
- * [5 s, 30 s]. */
+/* Where two_flows measures: the path's one-way delay and the window. */
 struct fair_setup {
 	uint32_t delay_ms;
 	uint64_t from_ms, to_ms;
 };
-static struct fair_setup fair_at = {DELAY_MS, 10000, 20000};
+/* [10 s, 20 s] of the sim's 100 ms path */
+static const struct fair_setup fair_sim = {DELAY_MS, 10000, 20000};
+/* the lab's fairness case (contrib/bench/cc.sh): 50 ms RTT, [5 s, 30 s] */
+static const struct fair_setup fair_lab = {25, 5000, 30000};
 
 /* Two bulk flows through one bottleneck, the second starting `start` ms
  * later, through a link losing `loss_ppm`. With `shared` they share one
  * kcp_path (two connections through one client/server pair). Returns the
  * smaller flow's goodput over the larger one's in the measured window. */
-static double two_flows(bool shared, uint64_t start, uint32_t loss_ppm)
+static double two_flows(const struct fair_setup *fs, bool shared,
+			uint64_t start, uint32_t loss_ppm)
 {
 	struct rsim s;
 	struct memlink_cfg l = bottleneck(loss_ppm);
 	struct kcp_config c = rate_cfg();
-	const struct fair_setup *fs = &fair_at;
 	l.delay_ms = fs->delay_ms;
 	if (!CHECK(rsim_init(&s, 11 + start, &l)))
 		return 0;
@@ -609,20 +610,32 @@ static void test_fairness(void)
 {
 	static const uint64_t starts[] = {500, 2000, 5000};
 	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
-		CHECK(two_flows(true, starts[i], 0) >= 0.8);
-		CHECK(two_flows(true, starts[i], 10000) >= 0.8);
+		CHECK(two_flows(&fair_sim, true, starts[i], 0) >= 0.8);
+		CHECK(two_flows(&fair_sim, true, starts[i], 10000) >= 0.8);
 	}
-	CHECK(two_flows(false, 2000, 0) >= 0.5);
-	/* FAIRX=1: the split of flows apart for other starts and loss, the
-	 * sweep docs/CONGESTION.md quotes (diagnostic, no bar). */
+	/* Apart, as in the lab (two client/server pairs started together):
+	 * within 20% for starts up to a second apart. */
+	static const uint64_t lab_starts[] = {0, 500, 1000};
+	for (size_t i = 0; i < sizeof(lab_starts) / sizeof(lab_starts[0]);
+	     i++) {
+		CHECK(two_flows(&fair_lab, false, lab_starts[i], 0) >= 0.8);
+		CHECK(two_flows(&fair_lab, false, lab_starts[i], 10000) >= 0.8);
+	}
+	/* A start 2 s into a 100 ms path's run: not yet (docs/CONGESTION.md,
+	 * "Open"); the bound pins what we have. */
+	CHECK(two_flows(&fair_sim, false, 2000, 0) >= 0.5);
+	/* FAIRX=1 (or FAIRX=lab: in the lab's setup): the split of flows
+	 * apart over other starts and loss, the sweep docs/CONGESTION.md
+	 * quotes (diagnostic, no bar). */
 	const char *fx = getenv("FAIRX");
-	if (fx != NULL && strcmp(fx, "lab") == 0)
-		fair_at = (struct fair_setup){25, 5000, 30000};
 	if (fx != NULL) {
-		static const uint64_t st2[] = {0, 250, 500, 750, 1000, 1500, 2500, 3000, 4000, 5000};
-		for (size_t i = 0; i < 10; i++) {
-			two_flows(false, st2[i], 0);
-			two_flows(false, st2[i], 10000);
+		const struct fair_setup *fs =
+		    strcmp(fx, "lab") == 0 ? &fair_lab : &fair_sim;
+		static const uint64_t st2[] = {0,    250,  500,	 750,  1000,
+					       1500, 2500, 3000, 4000, 5000};
+		for (size_t i = 0; i < sizeof(st2) / sizeof(st2[0]); i++) {
+			two_flows(fs, false, st2[i], 0);
+			two_flows(fs, false, st2[i], 10000);
 		}
 	}
 }
