@@ -421,13 +421,14 @@ static uint32_t probe_rtt_cwnd(const struct kcp_rate *r)
 	return max32(bdp_segs(r, GAIN_UNIT / 2), PROBE_RTT_CWND);
 }
 
-/* The probe just drained raised the estimate by over REPROBE_GAIN: there
- * is room, so probe again at once instead of cruising 6 rounds. A flow
+/* The last probe raised the estimate by over REPROBE_GAIN (looked at one
+ * round after its drain phase, when its samples are in): there is room,
+ * so probe again instead of cruising the other 5 rounds. A flow
  * holding a small share gains much from a probe (at 0.3 of a full link,
  * 1.25 x its rate delivers 16% more), a large one little (6% at 0.7), a
  * lone flow at the link's rate nothing: the small flow grows faster than
- * the large one yields to it. Without this, two flows apart kept the
- * split their start gave them for tens of seconds. */
+ * the large one yields to it. Without this the smaller flow gained only
+ * once per 8-round cycle. */
 static bool probe_paid(const struct kcp_rate *r)
 {
 	return r->probe_base_bw != 0 &&
@@ -477,9 +478,8 @@ static void end_round(struct kcp_rate *r, uint32_t now)
 	 * queue sees the same mean, but a large flow's many samples catch
 	 * its low moments that a small one's few miss, so by the minimum
 	 * the small flow saw the queue first, reset to its share and
-	 * drained for both (two flows apart held 20 : 32 Mbit/s in the sim
-	 * that way; FAIRX sweep mean min/max 0.62 -> 0.65, and 8 flows
-	 * apart: queue drops 859 -> 138). */
+	 * drained it for both (two flows apart held 20 : 32 Mbit/s in the
+	 * sim that way, `RDEBUG=2`). */
 	bool queue =
 	    r->min_rtt_valid && r->round_rtt_n > 0 &&
 	    r->round_rtt_sum > (uint64_t)queue_thresh(r) * r->round_rtt_n;

@@ -84,7 +84,8 @@ static void raise_fd_limit(void)
 	 * the soft limit goes up to the hard one. */
 	const rlim_t want = 1 << 17;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
-		struct rlimit more = {want, want > rl.rlim_max ? want : rl.rlim_max};
+		struct rlimit more = {want,
+				      want > rl.rlim_max ? want : rl.rlim_max};
 		if (setrlimit(RLIMIT_NOFILE, &more) != 0 &&
 		    rl.rlim_cur < rl.rlim_max) {
 			rl.rlim_cur = rl.rlim_max;
