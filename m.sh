@@ -14,7 +14,7 @@ ROOT=$PWD
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 BUILD_DEPS="build-essential cmake pkg-config libev-dev libsodium-dev libjsonparser-dev libbloom-dev"
-TEST_DEPS="clang libclang-rt-14-dev iproute2 iputils-ping iperf3"
+TEST_DEPS="clang clang-format libclang-rt-14-dev iproute2 iputils-ping iperf3"
 BENCH_DEPS="clang iproute2 kcptun gnuplot-nox iperf3 procps"
 
 # Install the Debian packages in $@ that are not installed yet.

@@ -33,7 +33,8 @@ int check_exit(void)
 {
 	printf("%u checks passed, %u failed\n", check_passed, check_failed);
 	if (check_passed + check_failed == 0) {
-		fprintf(stderr, "no checks ran: a test that checks nothing fails\n");
+		fprintf(stderr,
+			"no checks ran: a test that checks nothing fails\n");
 		return 1;
 	}
 	return check_failed == 0 ? 0 : 1;

@@ -13,22 +13,22 @@ bool check_report(bool ok, const char *expr, const char *file, int line);
 
 #define CHECK(expr) check_report(!!(expr), #expr, __FILE__, __LINE__)
 /* Stop the current test function on failure. */
-#define REQUIRE(expr)                                                          \
-	do {                                                                   \
-		if (!CHECK(expr))                                              \
-			return;                                                \
+#define REQUIRE(expr)             \
+	do {                      \
+		if (!CHECK(expr)) \
+			return;   \
 	} while (0)
 
 /* Run one test function and print its name and outcome. ONLY=name (a
  * substring) runs just the matching ones: a trace (RDEBUG=1) of one
  * scenario without the others'. */
-#define RUN(fn)                                                                \
-	do {                                                                   \
-		if (!check_selected(#fn))                                      \
-			break;                                                 \
-		unsigned failed_before_ = check_failed;                        \
-		fn();                                                          \
-		check_print_result(#fn, check_failed == failed_before_);       \
+#define RUN(fn)                                                          \
+	do {                                                             \
+		if (!check_selected(#fn))                                \
+			break;                                           \
+		unsigned failed_before_ = check_failed;                  \
+		fn();                                                    \
+		check_print_result(#fn, check_failed == failed_before_); \
 	} while (0)
 
 bool check_selected(const char *name);

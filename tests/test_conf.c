@@ -535,8 +535,8 @@ static void test_congestion_controller(void)
 	const char *names[] = {"rate", "classic", "none"};
 	for (size_t i = 0; i < 3; i++) {
 		char text[256];
-		snprintf(text, sizeof(text), "{" CLIENT ", \"kcp\": {\"cc\": \"%s\"}}",
-			 names[i]);
+		snprintf(text, sizeof(text),
+			 "{" CLIENT ", \"kcp\": {\"cc\": \"%s\"}}", names[i]);
 		c = parse(text);
 		CHECK(c != NULL && strcmp(c->kcp.cc, names[i]) == 0);
 		conf_free(c);

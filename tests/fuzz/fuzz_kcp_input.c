@@ -31,9 +31,9 @@ static void out_cb(const unsigned char *buf, size_t len, void *user)
 
 /* kcp.h's ceiling for windows of w segments (w_max when grown: the send
  * ring spans w_max in flight + WND queued), with 1 KiB for the struct. */
-#define CEILING(w)                                                    \
-	(1024 + 8 * (2 * (w) + WND) + 8 * (2 * (w) + 16) + 8 * (w) +  \
-	 MTU + (MTU + 40) * (2 * (w) + 3 * WND))
+#define CEILING(w)                                                         \
+	(1024 + 8 * (2 * (w) + WND) + 8 * (2 * (w) + 16) + 8 * (w) + MTU + \
+	 (MTU + 40) * (2 * (w) + 3 * WND))
 
 static bool trim_steps;
 static size_t wnd_now; /* WND, or WND_MAX for RATE */
