@@ -26,9 +26,20 @@ set -uo pipefail
 
 if [ -z "${KCPTUN_BENCH_BOUNDED:-}" ]; then
 	export KCPTUN_BENCH_BOUNDED=1
-	limit=3000
-	for a in "$@"; do [ "$a" = --quick ] && limit=170; done
-	for a in "$@"; do [ "$a" = --cc-only ] && limit=1200; done
+	# The cc lab's fairness runs take ~140 s per repetition
+	# (BENCH_CC_REPS, default 2), its other sections ~10 min.
+	cc_limit=$((900 + 200 * ${BENCH_CC_REPS:-2}))
+	limit=$((2600 + cc_limit))
+	cc_only='' lossy_only=''
+	for a in "$@"; do
+		case $a in
+		--quick) limit=170 ;;
+		--cc-only) cc_only=1 ;;
+		--lossy-only) lossy_only=1 ;;
+		esac
+	done
+	# --cc-only alone: the cc lab's bound (with --lossy-only: both labs)
+	[ -n "$cc_only" ] && [ -z "$lossy_only" ] && limit=$cc_limit
 	# --foreground: Ctrl-C reaches this script, whose trap cleans up.
 	exec timeout --foreground -k 10 "$limit" bash "$0" "$@"
 fi
