@@ -45,7 +45,6 @@
 #define CYCLE_LEN	  8u
 #define BULK_ROUNDS	  32u /* path_share: rounds unmarked to count as bulk */
 #define DRAIN_MAX_RTTS	  3u
-#define REPROBE_GAIN	  16u /* x/256: a probe that paid 6.25% goes again */
 
 static const uint32_t cycle_gain[CYCLE_LEN] = {320, 192, 256, 256,
 					       256, 256, 256, 256};
@@ -421,21 +420,6 @@ static uint32_t probe_rtt_cwnd(const struct kcp_rate *r)
 	return max32(bdp_segs(r, GAIN_UNIT / 2), PROBE_RTT_CWND);
 }
 
-/* The last probe raised the estimate by over REPROBE_GAIN (looked at one
- * round after its drain phase, when its samples are in): there is room,
- * so probe again instead of cruising the other 5 rounds. A flow
- * holding a small share gains much from a probe (at 0.3 of a full link,
- * 1.25 x its rate delivers 16% more), a large one little (6% at 0.7), a
- * lone flow at the link's rate nothing: the small flow grows faster than
- * the large one yields to it. Without this the smaller flow gained only
- * once per 8-round cycle. */
-static bool probe_paid(const struct kcp_rate *r)
-{
-	return r->probe_base_bw != 0 &&
-	       r->bw * GAIN_UNIT >
-		   r->probe_base_bw * (GAIN_UNIT + REPROBE_GAIN);
-}
-
 static void enter_probe_bw(struct kcp_rate *r, uint32_t now)
 {
 	r->state = KCP_STATE_PROBE_BW;
@@ -446,7 +430,6 @@ static void enter_probe_bw(struct kcp_rate *r, uint32_t now)
 	r->cycle_idx = r->seed % (CYCLE_LEN - 1);
 	if (r->cycle_idx >= 1)
 		r->cycle_idx++;
-	r->probe_base_bw = r->bw;
 	r->cycle_ts = now;
 	r->pacing_gain = cycle_gain[r->cycle_idx];
 }
@@ -574,10 +557,6 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 		if ((int32_t)(now - r->cycle_ts) > (int32_t)r->min_rtt ||
 		    (r->cycle_idx == 1 && inflight <= bdp_segs(r, GAIN_UNIT))) {
 			r->cycle_idx = (r->cycle_idx + 1) % CYCLE_LEN;
-			if (r->cycle_idx == 3 && probe_paid(r))
-				r->cycle_idx = 0;
-			if (r->cycle_idx == 0)
-				r->probe_base_bw = r->bw;
 			r->cycle_ts = now;
 			r->pacing_gain = cycle_gain[r->cycle_idx];
 		}

@@ -90,7 +90,6 @@ struct kcp_rate {
 	bool filled;			 /* startup found the pipe's capacity */
 	uint32_t pacing_gain, cwnd_gain; /* x/256 */
 	uint32_t cycle_idx, cycle_ts, drain_ts;
-	uint64_t probe_base_bw; /* bw when the last probe began */
 	uint32_t seed;
 	bool probe_rtt_timing;
 	uint32_t probe_rtt_done_ts, probe_rtt_round, probe_min_rtt;
