@@ -71,6 +71,11 @@ cc_pair() {
 	for s in server client; do
 		cp "$SRC/$s.json" "$WORK/$name.$s.json" &&
 			set_str "$WORK/$name.$s.json" psk "$psk" || return 1
+		# BENCH_LOGLEVEL=3 (with --keep): each conversation's model
+		# (min RTT, estimate) when it ends, in the kept daemon logs
+		[ -z "${BENCH_LOGLEVEL:-}" ] ||
+			sed -i "s/\"loglevel\": [0-9]/\"loglevel\": $BENCH_LOGLEVEL/" \
+				"$WORK/$name.$s.json"
 	done
 	set_str "$WORK/$name.server.json" udp_bind "$LAB_B_IP:$tun" &&
 		set_str "$WORK/$name.server.json" connect "$LAB_B_IP:$3" &&
