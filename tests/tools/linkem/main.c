@@ -24,6 +24,7 @@
  * timerfd rather than an ev_timer because libev's epoll backend rounds
  * timeouts to milliseconds, which would add up to 1 ms per hop to every
  * delay and clump packets at high rates. */
+#include "link.h"
 #include "prng.h"
 #include "tool.h"
 
@@ -41,69 +42,15 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#define AB 0 /* a -> b */
-#define BA 1 /* b -> a */
 /* Reads per readiness event: enough to amortise the wakeup, few enough
  * that the other direction and the timers are not starved. */
 #define READ_BATCH 64
-/* Packets due this close to now are sent now: waking up again for a few
- * microseconds costs more accuracy than it buys. */
-#define SLACK 20e-6
 /* Bound on packets held per direction (delay line plus queue), so that a
  * huge delay at an unlimited rate cannot eat the machine's memory. */
 #define DEFAULT_MAX_PKTS 65536
-/* The queue always holds at least two full-size packets, else a small
- * --queue-ms at a low rate would pass nothing. */
-#define MIN_QUEUE_BYTES 3000
-
-struct pkt {
-	double due;
-	uint64_t seq;
-	size_t len;
-	unsigned char data[];
-};
-
-struct params {
-	double loss;	 /* probability 0..1 */
-	double delay;	 /* seconds, one way */
-	double jitter;	 /* seconds, uniform +- */
-	double rate_Bps; /* bytes per second, 0 = unlimited */
-	double queue_s;	 /* queue limit as time at the rate ... */
-	double queue_b;	 /* ... or in bytes when > 0 */
-};
-
-struct stats {
-	uint64_t in, in_bytes, out, out_bytes, lost, qdrop, overflow, werr;
-};
-
-/* What --trace reports for one direction and one interval. Kept apart
- * from struct stats so that a "reset" of the counters does not turn an
- * interval's difference negative. */
-struct trace_acc {
-	uint64_t out_bytes, qdrop, lost;
-	double wait_sum, wait_max; /* queueing delay of admitted packets */
-	uint64_t admitted;
-};
-
-struct dir {
-	const char *name;
-	int in_fd, out_fd;
-	struct params p;
-	struct prng rng;
-	struct stats st;
-	struct trace_acc tr;
-	double busy_until, last_due;
-	uint64_t seq;
-	struct pkt **heap;
-	size_t heap_len, heap_cap;
-	int tfd;
-	ev_io w_timer;
-	double armed; /* deadline the timerfd holds, 0 = disarmed */
-};
 
 static struct {
 	struct ev_loop *loop;
@@ -116,7 +63,6 @@ static struct {
 	size_t ctl_len;
 	ev_signal w_term, w_int, w_usr1;
 	bool reorder_ok;
-	size_t max_pkts;
 	const char *stats_file;
 	FILE *trace;
 	ev_timer w_trace;
@@ -163,84 +109,6 @@ static void usage(FILE *f)
 static double now_mono(void)
 {
 	return tool_now();
-}
-
-/* ---- parameters --------------------------------------------------- */
-
-/* "V" sets both directions, "V1,V2" sets a->b and b->a. */
-static bool parse_pair(const char *s, double min, double max, double out[2])
-{
-	char tmp[64];
-	if (strlen(s) >= sizeof(tmp))
-		return false;
-	strcpy(tmp, s);
-	char *comma = strchr(tmp, ',');
-	if (comma != NULL)
-		*comma = '\0';
-	if (!tool_parse_double(tmp, min, max, &out[0]))
-		return false;
-	out[1] = out[0];
-	return comma == NULL || tool_parse_double(comma + 1, min, max, &out[1]);
-}
-
-/* Applies one impairment option (name without dashes) to both
- * directions. False if the name is unknown or the value bad. */
-static bool param_set(const char *name, const char *val)
-{
-	double v[2];
-	if (strcmp(name, "loss") == 0) {
-		if (!parse_pair(val, 0, 1, v))
-			return false;
-		g.d[AB].p.loss = v[0];
-		g.d[BA].p.loss = v[1];
-	} else if (strcmp(name, "delay") == 0) {
-		if (!parse_pair(val, 0, 60000, v))
-			return false;
-		g.d[AB].p.delay = v[0] / 1e3;
-		g.d[BA].p.delay = v[1] / 1e3;
-	} else if (strcmp(name, "jitter") == 0) {
-		if (!parse_pair(val, 0, 60000, v))
-			return false;
-		g.d[AB].p.jitter = v[0] / 1e3;
-		g.d[BA].p.jitter = v[1] / 1e3;
-	} else if (strcmp(name, "rate") == 0) {
-		if (!parse_pair(val, 0, 100000, v))
-			return false;
-		g.d[AB].p.rate_Bps = v[0] * 1e6 / 8;
-		g.d[BA].p.rate_Bps = v[1] * 1e6 / 8;
-	} else if (strcmp(name, "queue-ms") == 0) {
-		if (!parse_pair(val, 0, 60000, v))
-			return false;
-		g.d[AB].p.queue_s = v[0] / 1e3;
-		g.d[BA].p.queue_s = v[1] / 1e3;
-		g.d[AB].p.queue_b = g.d[BA].p.queue_b = 0;
-	} else if (strcmp(name, "queue-kb") == 0) {
-		if (!parse_pair(val, 1, 1 << 22, v))
-			return false;
-		g.d[AB].p.queue_b = v[0] * 1024;
-		g.d[BA].p.queue_b = v[1] * 1024;
-	} else {
-		return false;
-	}
-	return true;
-}
-
-static double queue_limit(const struct params *p)
-{
-	double q = p->queue_b > 0 ? p->queue_b : p->queue_s * p->rate_Bps;
-	return q < MIN_QUEUE_BYTES ? MIN_QUEUE_BYTES : q;
-}
-
-static void params_print(void)
-{
-	for (int i = 0; i < 2; i++) {
-		const struct dir *d = &g.d[i];
-		printf("linkem: %s loss %g delay %g ms jitter %g ms rate %g "
-		       "Mbit/s queue %.0f bytes\n",
-		       d->name, d->p.loss, d->p.delay * 1e3, d->p.jitter * 1e3,
-		       d->p.rate_Bps * 8 / 1e6,
-		       d->p.rate_Bps > 0 ? queue_limit(&d->p) : 0.0);
-	}
 }
 
 /* ---- counters ----------------------------------------------------- */
@@ -335,161 +203,7 @@ static bool trace_open(const char *path, double interval_s)
 	return true;
 }
 
-/* ---- delay heap --------------------------------------------------- */
-
-static bool pkt_before(const struct pkt *a, const struct pkt *b)
-{
-	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
-}
-
-static bool heap_push(struct dir *d, struct pkt *p)
-{
-	if (d->heap_len == d->heap_cap) {
-		size_t cap = d->heap_cap ? d->heap_cap * 2 : 1024;
-		struct pkt **h = realloc(d->heap, cap * sizeof(*h));
-		if (h == NULL)
-			return false;
-		d->heap = h;
-		d->heap_cap = cap;
-	}
-	size_t i = d->heap_len++;
-	while (i > 0 && pkt_before(p, d->heap[(i - 1) / 2])) {
-		d->heap[i] = d->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	d->heap[i] = p;
-	return true;
-}
-
-static struct pkt *heap_pop(struct dir *d)
-{
-	struct pkt *top = d->heap[0], *last = d->heap[--d->heap_len];
-	size_t i = 0, n = d->heap_len;
-	for (;;) {
-		size_t k = 2 * i + 1;
-		if (k >= n)
-			break;
-		if (k + 1 < n && pkt_before(d->heap[k + 1], d->heap[k]))
-			k++;
-		if (!pkt_before(d->heap[k], last))
-			break;
-		d->heap[i] = d->heap[k];
-		i = k;
-	}
-	if (n > 0)
-		d->heap[i] = last;
-	return top;
-}
-
-/* ---- timers ------------------------------------------------------- */
-
-static void timer_arm(struct dir *d)
-{
-	double when = d->heap_len > 0 ? d->heap[0]->due : 0;
-	if (when == d->armed)
-		return;
-	struct itimerspec its = {0};
-	if (when > 0) {
-		its.it_value.tv_sec = (time_t)when;
-		its.it_value.tv_nsec =
-		    (long)((when - (double)its.it_value.tv_sec) * 1e9);
-		/* An all-zero it_value would disarm: never ask for 0. */
-		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-			its.it_value.tv_nsec = 1;
-	}
-	if (timerfd_settime(d->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
-		perror("linkem: timerfd_settime");
-		return;
-	}
-	d->armed = when;
-}
-
-/* Writes every packet that is due, then re-arms for the next. */
-static void dir_flush(struct dir *d)
-{
-	double now = now_mono();
-	while (d->heap_len > 0 && d->heap[0]->due <= now + SLACK) {
-		struct pkt *p = heap_pop(d);
-		ssize_t n = write(d->out_fd, p->data, p->len);
-		if (n == (ssize_t)p->len) {
-			d->st.out++;
-			d->st.out_bytes += p->len;
-			d->tr.out_bytes += p->len;
-		} else {
-			d->st.werr++;
-		}
-		free(p);
-	}
-	timer_arm(d);
-}
-
-static void timer_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	struct dir *d = w->data;
-	uint64_t expirations;
-	/* EAGAIN when re-armed before we got here: harmless. */
-	(void)!read(d->tfd, &expirations, sizeof(expirations));
-	d->armed = 0;
-	dir_flush(d);
-}
-
-/* ---- ingress ------------------------------------------------------ */
-
-static void dir_ingress(struct dir *d, const unsigned char *data, size_t len,
-			double now)
-{
-	d->st.in++;
-	d->st.in_bytes += len;
-	if (d->p.loss > 0 && prng_chance(&d->rng, d->p.loss)) {
-		d->st.lost++;
-		d->tr.lost++;
-		return;
-	}
-	double depart = now;
-	if (d->p.rate_Bps > 0) {
-		double start = d->busy_until > now ? d->busy_until : now;
-		double backlog = (start - now) * d->p.rate_Bps;
-		if (backlog + (double)len > queue_limit(&d->p)) {
-			d->st.qdrop++;
-			d->tr.qdrop++;
-			return;
-		}
-		double wait = start - now;
-		d->tr.wait_sum += wait;
-		if (wait > d->tr.wait_max)
-			d->tr.wait_max = wait;
-		d->tr.admitted++;
-		depart = start + (double)len / d->p.rate_Bps;
-		d->busy_until = depart;
-	}
-	if (d->heap_len >= g.max_pkts) {
-		d->st.overflow++;
-		return;
-	}
-	double due = depart + d->p.delay;
-	if (d->p.jitter > 0)
-		due += (2 * prng_unit(&d->rng) - 1) * d->p.jitter;
-	if (due < depart)
-		due = depart;
-	if (!g.reorder_ok && due < d->last_due)
-		due = d->last_due;
-	d->last_due = due;
-	struct pkt *p = malloc(sizeof(*p) + len);
-	if (p == NULL) {
-		d->st.overflow++;
-		return;
-	}
-	p->due = due;
-	p->seq = d->seq++;
-	p->len = len;
-	memcpy(p->data, data, len);
-	if (!heap_push(d, p)) {
-		free(p);
-		d->st.overflow++;
-	}
-}
+/* ---- devices' input ---------------------------------------------- */
 
 static void tun_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -501,11 +215,11 @@ static void tun_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ssize_t n = read(d->in_fd, rbuf, sizeof(rbuf));
 		if (n <= 0)
 			break;
-		dir_ingress(d, rbuf, (size_t)n, now);
+		link_ingress(d, rbuf, (size_t)n, now);
 	}
 	/* A zero-delay, unlimited link sends at once; otherwise this only
 	 * re-arms the timer when the new packet is the earliest. */
-	dir_flush(d);
+	link_flush(d);
 }
 
 /* ---- control FIFO ------------------------------------------------- */
@@ -532,14 +246,14 @@ static void ctl_command(char *line)
 		while (*name == '-')
 			name++;
 		char *val = strtok_r(NULL, " \t\r", &save);
-		if (val == NULL || !param_set(name, val)) {
+		if (val == NULL || !link_param_set(g.d, name, val)) {
 			printf("linkem: control: bad \"%s %s\"\n", tok,
 			       val ? val : "");
 			ok = false;
 		}
 		tok = strtok_r(NULL, " \t\r", &save);
 	}
-	params_print();
+	link_params_print(g.d);
 }
 
 static void ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -669,33 +383,6 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-static bool dir_init(struct dir *d, const char *name, int in, int out,
-		     uint64_t seed)
-{
-	d->name = name;
-	d->in_fd = in;
-	d->out_fd = out;
-	prng_seed(&d->rng, seed);
-	d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (d->tfd < 0) {
-		perror("linkem: timerfd_create");
-		return false;
-	}
-	ev_io_init(&d->w_timer, timer_cb, d->tfd, EV_READ);
-	d->w_timer.data = d;
-	ev_io_start(g.loop, &d->w_timer);
-	return true;
-}
-
-static void dir_free(struct dir *d)
-{
-	while (d->heap_len > 0)
-		free(heap_pop(d));
-	free(d->heap);
-	if (d->tfd >= 0)
-		close(d->tfd);
-}
-
 static int bad_arg(const char *name, const char *val)
 {
 	fprintf(stderr, "linkem: bad --%s \"%s\"\n", name, val ? val : "");
@@ -743,7 +430,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(name, "max-pkts") == 0) {
 			if (!tool_parse_u64(val, 16, 1u << 24, &max_pkts))
 				return bad_arg(name, val);
-		} else if (!param_set(name, val)) {
+		} else if (!link_param_set(g.d, name, val)) {
 			return bad_arg(name, val);
 		}
 	}
@@ -751,7 +438,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	g.max_pkts = (size_t)max_pkts;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* Hrtimer slack (50 us by default) would be added to every wakeup;
 	 * ask for the minimum so that delays are what was asked. */
@@ -771,8 +457,13 @@ int main(int argc, char **argv)
 	}
 	g.loop = ev_default_loop(EVFLAG_AUTO);
 	/* Distinct streams per direction from one seed. */
-	if (!dir_init(&g.d[AB], "a>b", g.fd[0], g.fd[1], seed) ||
-	    !dir_init(&g.d[BA], "b>a", g.fd[1], g.fd[0], prng_mix(seed + 1))) {
+	for (int i = 0; i < 2; i++) {
+		g.d[i].reorder_ok = g.reorder_ok;
+		g.d[i].max_pkts = (size_t)max_pkts;
+	}
+	if (!link_dir_init(&g.d[AB], g.loop, "a>b", g.fd[0], g.fd[1], seed) ||
+	    !link_dir_init(&g.d[BA], g.loop, "b>a", g.fd[1], g.fd[0],
+			   prng_mix(seed + 1))) {
 		return 1;
 	}
 	for (int i = 0; i < 2; i++) {
@@ -794,13 +485,13 @@ int main(int argc, char **argv)
 	ev_signal_start(g.loop, &g.w_usr1);
 	signal(SIGPIPE, SIG_IGN);
 
-	params_print();
+	link_params_print(g.d);
 	printf("linkem: ready a %s b %s\n", side[0], side[1]);
 	ev_run(g.loop, 0);
 
 	stats_print();
-	dir_free(&g.d[AB]);
-	dir_free(&g.d[BA]);
+	link_dir_free(&g.d[AB]);
+	link_dir_free(&g.d[BA]);
 	close(g.fd[0]);
 	close(g.fd[1]);
 	if (g.ctl_fd >= 0)
