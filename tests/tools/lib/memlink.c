@@ -2,6 +2,8 @@
  * keyed by (delivery time, sequence), so equal times keep send order. */
 #include "memlink.h"
 
+#include "pheap.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +15,7 @@ struct pkt {
 
 struct dir {
 	struct memlink_cfg cfg;
-	struct pkt **heap;
-	size_t n, cap;
+	struct pheap q;	  /* struct pkt, earliest first */
 	uint64_t busy_us; /* when the rate limiter's wire is free again */
 	struct memlink_stats st;
 };
@@ -23,6 +24,12 @@ struct memlink {
 	uint64_t rng, seq;
 	struct dir d[2];
 };
+
+static bool earlier(const void *va, const void *vb)
+{
+	const struct pkt *a = va, *b = vb;
+	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
 
 uint64_t memlink_rand(uint64_t *state)
 {
@@ -52,6 +59,8 @@ struct memlink *memlink_new(uint64_t seed, const struct memlink_cfg *cfg)
 	/* xorshift must not start at 0; mix the seed so that near seeds
 	 * diverge at once. */
 	l->rng = (seed + 1) * 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 2; i++)
+		pheap_init(&l->d[i].q, earlier);
 	memlink_set(l, 0, cfg);
 	memlink_set(l, 1, cfg);
 	return l;
@@ -61,11 +70,8 @@ void memlink_free(struct memlink *l)
 {
 	if (l == NULL)
 		return;
-	for (int i = 0; i < 2; i++) {
-		for (size_t j = 0; j < l->d[i].n; j++)
-			free(l->d[i].heap[j]);
-		free(l->d[i].heap);
-	}
+	for (int i = 0; i < 2; i++)
+		pheap_free(&l->d[i].q);
 	free(l);
 }
 
@@ -74,56 +80,6 @@ void memlink_set(struct memlink *l, int dir, const struct memlink_cfg *cfg)
 	l->d[dir].cfg = *cfg;
 	if (l->d[dir].cfg.queue_bytes == 0)
 		l->d[dir].cfg.queue_bytes = 65536;
-}
-
-static bool earlier(const struct pkt *a, const struct pkt *b)
-{
-	return a->at < b->at || (a->at == b->at && a->seq < b->seq);
-}
-
-static void heap_push(struct dir *d, struct pkt *p)
-{
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct pkt **h = realloc(d->heap, cap * sizeof(*h));
-		if (h == NULL) {
-			free(p); /* out of memory: count it as a loss */
-			d->st.dropped++;
-			return;
-		}
-		d->heap = h;
-		d->cap = cap;
-	}
-	size_t i = d->n++;
-	while (i > 0) {
-		size_t up = (i - 1) / 2;
-		if (!earlier(p, d->heap[up]))
-			break;
-		d->heap[i] = d->heap[up];
-		i = up;
-	}
-	d->heap[i] = p;
-}
-
-static struct pkt *heap_pop(struct dir *d)
-{
-	struct pkt *top = d->heap[0];
-	struct pkt *last = d->heap[--d->n];
-	size_t i = 0;
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= d->n)
-			break;
-		if (c + 1 < d->n && earlier(d->heap[c + 1], d->heap[c]))
-			c++;
-		if (!earlier(d->heap[c], last))
-			break;
-		d->heap[i] = d->heap[c];
-		i = c;
-	}
-	if (d->n > 0)
-		d->heap[i] = last;
-	return top;
 }
 
 static void enqueue(struct memlink *l, struct dir *d, const void *buf,
@@ -146,7 +102,10 @@ static void enqueue(struct memlink *l, struct dir *d, const void *buf,
 	p->seq = l->seq++;
 	p->len = len;
 	memcpy(p->data, buf, len);
-	heap_push(d, p);
+	if (!pheap_push(&d->q, p)) {
+		free(p); /* out of memory: count it as a loss */
+		d->st.dropped++;
+	}
 }
 
 void memlink_send(struct memlink *l, int dir, const void *buf, size_t len,
@@ -185,7 +144,8 @@ void memlink_send(struct memlink *l, int dir, const void *buf, size_t len,
 uint64_t memlink_next(const struct memlink *l, int dir)
 {
 	const struct dir *d = &l->d[dir];
-	return d->n > 0 ? d->heap[0]->at : MEMLINK_NEVER;
+	const struct pkt *top = pheap_top(&d->q);
+	return top != NULL ? top->at : MEMLINK_NEVER;
 }
 
 size_t memlink_recv(struct memlink *l, int dir, uint64_t now, void *buf,
@@ -193,9 +153,10 @@ size_t memlink_recv(struct memlink *l, int dir, uint64_t now, void *buf,
 {
 	struct dir *d = &l->d[dir];
 	*got = false;
-	if (d->n == 0 || d->heap[0]->at > now)
+	const struct pkt *top = pheap_top(&d->q);
+	if (top == NULL || top->at > now)
 		return 0;
-	struct pkt *p = heap_pop(d);
+	struct pkt *p = pheap_pop(&d->q);
 	size_t n = p->len < cap ? p->len : cap;
 	memcpy(buf, p->data, n);
 	free(p);

@@ -94,55 +94,18 @@ void link_params_print(const struct dir d[2])
 
 /* ---- delay heap --------------------------------------------------- */
 
-static bool pkt_before(const struct pkt *a, const struct pkt *b)
+static bool pkt_before(const void *va, const void *vb)
 {
+	const struct pkt *a = va, *b = vb;
 	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
-}
-
-static bool heap_push(struct dir *d, struct pkt *p)
-{
-	if (d->heap_len == d->heap_cap) {
-		size_t cap = d->heap_cap ? d->heap_cap * 2 : 1024;
-		struct pkt **h = realloc(d->heap, cap * sizeof(*h));
-		if (h == NULL)
-			return false;
-		d->heap = h;
-		d->heap_cap = cap;
-	}
-	size_t i = d->heap_len++;
-	while (i > 0 && pkt_before(p, d->heap[(i - 1) / 2])) {
-		d->heap[i] = d->heap[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	d->heap[i] = p;
-	return true;
-}
-
-static struct pkt *heap_pop(struct dir *d)
-{
-	struct pkt *top = d->heap[0], *last = d->heap[--d->heap_len];
-	size_t i = 0, n = d->heap_len;
-	for (;;) {
-		size_t k = 2 * i + 1;
-		if (k >= n)
-			break;
-		if (k + 1 < n && pkt_before(d->heap[k + 1], d->heap[k]))
-			k++;
-		if (!pkt_before(d->heap[k], last))
-			break;
-		d->heap[i] = d->heap[k];
-		i = k;
-	}
-	if (n > 0)
-		d->heap[i] = last;
-	return top;
 }
 
 /* ---- timers ------------------------------------------------------- */
 
 static void timer_arm(struct dir *d)
 {
-	double when = d->heap_len > 0 ? d->heap[0]->due : 0;
+	const struct pkt *top = pheap_top(&d->q);
+	double when = top != NULL ? top->due : 0;
 	if (when == d->armed)
 		return;
 	struct itimerspec its = {0};
@@ -164,8 +127,9 @@ static void timer_arm(struct dir *d)
 void link_flush(struct dir *d)
 {
 	double now = tool_now();
-	while (d->heap_len > 0 && d->heap[0]->due <= now + SLACK) {
-		struct pkt *p = heap_pop(d);
+	for (const struct pkt *top = pheap_top(&d->q);
+	     top != NULL && top->due <= now + SLACK; top = pheap_top(&d->q)) {
+		struct pkt *p = pheap_pop(&d->q);
 		ssize_t n = write(d->out_fd, p->data, p->len);
 		if (n == (ssize_t)p->len) {
 			d->st.out++;
@@ -220,7 +184,7 @@ void link_ingress(struct dir *d, const unsigned char *data, size_t len,
 		depart = start + (double)len / d->p.rate_Bps;
 		d->busy_until = depart;
 	}
-	if (d->heap_len >= d->max_pkts) {
+	if (d->q.n >= d->max_pkts) {
 		d->st.overflow++;
 		return;
 	}
@@ -241,7 +205,7 @@ void link_ingress(struct dir *d, const unsigned char *data, size_t len,
 	p->seq = d->seq++;
 	p->len = len;
 	memcpy(p->data, data, len);
-	if (!heap_push(d, p)) {
+	if (!pheap_push(&d->q, p)) {
 		free(p);
 		d->st.overflow++;
 	}
@@ -256,6 +220,7 @@ bool link_dir_init(struct dir *d, struct ev_loop *loop, const char *name,
 	d->in_fd = in;
 	d->out_fd = out;
 	prng_seed(&d->rng, seed);
+	pheap_init(&d->q, pkt_before);
 	d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (d->tfd < 0) {
 		perror("linkem: timerfd_create");
@@ -269,9 +234,7 @@ bool link_dir_init(struct dir *d, struct ev_loop *loop, const char *name,
 
 void link_dir_free(struct dir *d)
 {
-	while (d->heap_len > 0)
-		free(heap_pop(d));
-	free(d->heap);
+	pheap_free(&d->q);
 	if (d->tfd >= 0)
 		close(d->tfd);
 }

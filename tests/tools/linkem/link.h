@@ -7,6 +7,7 @@
 #ifndef LINKEM_LINK_H
 #define LINKEM_LINK_H
 
+#include "pheap.h"
 #include "prng.h"
 
 #include <ev.h>
@@ -56,8 +57,7 @@ struct dir {
 	struct trace_acc tr;
 	double busy_until, last_due;
 	uint64_t seq;
-	struct pkt **heap;
-	size_t heap_len, heap_cap;
+	struct pheap q; /* struct pkt in flight, earliest due first */
 	int tfd;
 	ev_io w_timer;
 	double armed;	 /* deadline the timerfd holds, 0 = disarmed */

@@ -123,7 +123,7 @@ static void stats_format(const struct dir *d, char *buf, size_t size)
 		 (unsigned long long)s->in_bytes, (unsigned long long)s->out,
 		 (unsigned long long)s->out_bytes, (unsigned long long)s->lost,
 		 (unsigned long long)s->qdrop, (unsigned long long)s->overflow,
-		 (unsigned long long)s->werr, d->heap_len);
+		 (unsigned long long)s->werr, d->q.n);
 }
 
 static void stats_print(void)
