@@ -1,8 +1,9 @@
 /* Unit tests of the e2e tools' shared helpers (tests/tools/lib): the PRNG
  * and its byte stream, number and address parsing, the sinksource header,
- * and the deadline-bounded socket helpers. */
+ * the deadline-bounded socket helpers, and the packet heap. */
 #include "check.h"
 #include "netutil.h"
+#include "pheap.h"
 #include "prng.h"
 #include "sha256.h"
 #include "syncio.h"
@@ -12,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -188,6 +190,50 @@ static void test_syncio_loopback(void)
 	close(lfd);
 }
 
+struct item {
+	int key, seq;
+};
+
+static bool item_before(const void *va, const void *vb)
+{
+	const struct item *a = va, *b = vb;
+	return a->key < b->key || (a->key == b->key && a->seq < b->seq);
+}
+
+/* The packet heap pops in (key, seq) order whatever the push order, ties
+ * in push order (what keeps equal due times FIFO in memlink and linkem),
+ * says NULL when empty, and frees what is left (LSan checks that). */
+static void test_pheap_order(void)
+{
+	struct pheap h;
+	pheap_init(&h, item_before);
+	CHECK(pheap_top(&h) == NULL && pheap_pop(&h) == NULL);
+	struct prng r;
+	prng_seed(&r, 5);
+	for (int i = 0; i < 1000; i++) {
+		struct item *it = malloc(sizeof(*it));
+		REQUIRE(it != NULL);
+		it->key = (int)prng_range(&r, 0, 49);
+		it->seq = i;
+		REQUIRE(pheap_push(&h, it));
+	}
+	int last_key = -1, last_seq = -1;
+	bool ordered = true;
+	for (int i = 0; i < 600; i++) {
+		struct item *it = pheap_pop(&h);
+		REQUIRE(it != NULL);
+		ordered &= it->key > last_key ||
+			   (it->key == last_key && it->seq > last_seq);
+		last_key = it->key;
+		last_seq = it->seq;
+		free(it);
+	}
+	CHECK(ordered);
+	CHECK(h.n == 400);
+	pheap_free(&h);
+	CHECK(h.n == 0 && pheap_top(&h) == NULL);
+}
+
 static void test_be_fields(void)
 {
 	unsigned char b[8];
@@ -208,5 +254,6 @@ int main(void)
 	RUN(test_ss_header);
 	RUN(test_syncio_loopback);
 	RUN(test_be_fields);
+	RUN(test_pheap_order);
 	return check_exit();
 }
