@@ -98,9 +98,8 @@ struct kcp_config {
 	uint32_t rcvwnd; /* receive window, segments, >= 1 */
 	bool nodelay;	 /* minimum RTO 30 ms (else 100 ms), gentler backoff */
 	uint32_t interval; /* ms: longest delay of an ack; timer granularity */
-	uint32_t
-	    resend; /* fast retransmit after this many skips; 0 = off; <= 100 */
-	bool nc;    /* with cc == KCP_CC_LEGACY: true = NONE, false = CLASSIC */
+	uint32_t resend;   /* fast retransmit after N skips; 0 off; <= 100 */
+	bool nc; /* with cc == KCP_CC_LEGACY: true = NONE, false = CLASSIC */
 	enum kcp_cc_mode cc;
 	uint32_t dead_link; /* retransmissions of one segment => link is dead */
 	/* RATE: where the self-sized windows stop, in segments (at least the

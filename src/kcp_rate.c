@@ -251,7 +251,7 @@ static void path_share(struct kcp_rate *r)
 	 * (between a flight's delivery and the next flush; for rounds after
 	 * a PROBE_RTT let the reader catch up), and counted then with its
 	 * small estimate it held the flow beside it to the mean
-	 * (test_slow_reader: 43 of 49 Mbit/s, now 47.4). A bulk flow is
+	 * (test_slow_reader: 43 of 49 Mbit/s). A bulk flow is
 	 * never marked, so the wait costs it nothing. And PROBE_RTT's small
 	 * cwnd may bind before the peer's window does, making a slow
 	 * reader's flow look path-limited (it held the other to 16 of 48):
