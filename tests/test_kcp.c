@@ -385,6 +385,14 @@ static void capture_out(const unsigned char *buf, size_t len, void *user)
 	c->n++;
 }
 
+/* An engine (conv 42, default config in mode cc) whose output lands in cap. */
+static struct kcp *capture_kcp(enum kcp_cc_mode cc, struct capture *cap)
+{
+	struct kcp_config c = cfg_default();
+	c.cc = cc;
+	return kcp_new(42, &c, capture_out, cap);
+}
+
 static void put_hdr(unsigned char *p, uint32_t conv, uint8_t cmd, uint16_t wnd,
 		    uint32_t ts, uint32_t sn, uint32_t una, uint32_t len)
 {
@@ -402,9 +410,8 @@ static void put_hdr(unsigned char *p, uint32_t conv, uint8_t cmd, uint16_t wnd,
 
 static void test_malformed(void)
 {
-	struct kcp_config c = cfg_default();
 	struct capture cap = {0};
-	struct kcp *k = kcp_new(42, &c, capture_out, &cap);
+	struct kcp *k = capture_kcp(cfg_default().cc, &cap);
 	REQUIRE(k != NULL);
 	unsigned char d[256] = {0};
 	char out[16];
@@ -597,10 +604,8 @@ static void push_one(struct kcp *k, uint32_t sn, uint32_t now)
  * make a datagram; new acks are held 3 ms. */
 static void test_ack_copies(void)
 {
-	struct kcp_config c = cfg_default();
-	c.cc = KCP_CC_RATE;
 	struct capture cap = {0};
-	struct kcp *k = kcp_new(42, &c, capture_out, &cap);
+	struct kcp *k = capture_kcp(KCP_CC_RATE, &cap);
 	REQUIRE(k != NULL);
 	push_one(k, 1, 0); /* sn 0 lost for now */
 	CHECK(kcp_next_deadline(k, 0) == 3);
@@ -640,9 +645,8 @@ static void test_ack_copies(void)
 	kcp_free(k);
 
 	/* Without RATE: each ack once, held 2 ms. */
-	c = cfg_default();
 	cap.n = 0;
-	k = kcp_new(42, &c, capture_out, &cap);
+	k = capture_kcp(cfg_default().cc, &cap);
 	REQUIRE(k != NULL);
 	push_one(k, 1, 0);
 	CHECK(kcp_next_deadline(k, 0) == 2);
@@ -658,10 +662,8 @@ static void test_ack_copies(void)
  * the same header's una releases the segment), never from a repeat. */
 static void test_rtt_first_copy(void)
 {
-	struct kcp_config c = cfg_default();
-	c.cc = KCP_CC_RATE;
 	struct capture cap = {0};
-	struct kcp *k = kcp_new(42, &c, capture_out, &cap);
+	struct kcp *k = capture_kcp(KCP_CC_RATE, &cap);
 	REQUIRE(k != NULL);
 	CHECK(kcp_send(k, "x", 1) == 1);
 	kcp_flush(k, 0);
