@@ -103,6 +103,12 @@ struct kcp {
 	uint32_t flight_live; /* unacked segments in [snd_una, snd_nxt) */
 	size_t snd_bytes;     /* payload queued or in flight, unacked */
 	size_t flight_bytes;  /* payload in flight, unacked */
+	/* Of those, declared lost (fast) and not resent yet: no longer in the
+	 * network (RFC 6675's pipe leaves them out). After startup's overflow
+	 * the pacer holds thousands of them, and counted as in flight they
+	 * kept the drain going and new data out for a round trip. */
+	uint32_t lost_live;
+	size_t lost_bytes;
 	uint32_t rmt_wnd, rmt_una;
 	bool rate_on; /* KCP_CC_RATE: pacing and the model decide */
 	struct kcp_cc cc;

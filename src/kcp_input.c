@@ -38,6 +38,10 @@ static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked, uint32_t now,
 	kcp->snd_bytes -= s->len;
 	kcp->flight_bytes -= s->len;
 	kcp->flight_live--;
+	if (s->fast) {
+		kcp->lost_live--;
+		kcp->lost_bytes -= s->len;
+	}
 	(*acked)++;
 	kcp_seg_free(kcp, s);
 }
@@ -76,7 +80,7 @@ static inline void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts,
  * until segments fill it; kcp_trim() resets it when the session is idle. */
 static void rcv_autosize(struct kcp *kcp, uint32_t off)
 {
-	if (kcp->rcv_wnd < kcp->rcv_wnd_max && off >= kcp->rcv_wnd / 2 &&
+	if (kcp->rcv_wnd < kcp->rcv_wnd_max && off >= kcp->rcv_wnd / 4 &&
 	    kcp->rcv_nxt - kcp->rcv_read < kcp->rcv_wnd / 4)
 		kcp->rcv_wnd = umin(kcp->rcv_wnd * 2, kcp->rcv_wnd_max);
 }
@@ -257,7 +261,8 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 		kcp->resend_set = false;
 	kcp_cc_on_acked(&kcp->cc, acked, kcp->snd_una);
 	if (kcp->rate_on)
-		kcp_rate_update(&kcp->rate, kcp->flight_live, now);
+		kcp_rate_update(&kcp->rate, kcp->flight_live, kcp->lost_live,
+				now);
 
 	/* Fast retransmit: a segment below the highest acked sn, transmitted
 	 * no later than the acked one (a segment just retransmitted is not
@@ -276,6 +281,8 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 			s->fastack += (uint16_t)(above > 0 ? above : 1);
 			if (s->fastack >= kcp->cfg.resend) {
 				s->fast = true;
+				kcp->lost_live++;
+				kcp->lost_bytes += s->len;
 				kcp->fast_pending = true;
 			}
 		}

@@ -142,7 +142,9 @@ static uint32_t seg_rto(const struct kcp *kcp)
 	const struct kcp_path *p = kcp->rate.path;
 	if (kcp->rate_on && kcp->rtt.valid) {
 		uint32_t srtt = kcp->rtt.srtt8 >> 3;
-		rto = umin(umax(rto, srtt + srtt / 2), KCP_RTO_MAX);
+		rto = umax(rto, srtt + srtt / 2);
+		rto = umin(umax(rto, kcp_rate_rtt_bound(&kcp->rate)),
+			   KCP_RTO_MAX);
 	} else if (kcp->rate_on && p != NULL && p->min_rtt_valid) {
 		/* No sample of our own yet, but the other sessions to this
 		 * peer know its round trip. The initial 200 ms is shorter
@@ -167,7 +169,6 @@ static void arm_resend(struct kcp *kcp, uint32_t t, uint32_t now)
 static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 {
 	bool timeout = false, fast = false, held = false;
-	uint32_t lost = 0;
 	kcp->resend_set = false;
 	kcp->fast_pending = false;
 	for (uint32_t sn = kcp->snd_una; sn != kcp->snd_nxt; sn++) {
@@ -180,16 +181,18 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 			arm_resend(kcp, s->resendts, now);
 			continue;
 		}
+		if (kcp->rate_on && (s->fast || after_eq(now, s->resendts)))
+			kcp_rate_on_lost(&kcp->rate, s->ts);
 		if (s->fast) {
-			lost++;
 			s->fast = false;
+			kcp->lost_live--;
+			kcp->lost_bytes -= s->len;
 			s->fastack = 0;
 			s->resendts = now + s->rto;
 			kcp->segs_fast_retrans++;
 			fast = true;
 			emit_seg(kcp, h, s, now);
 		} else if (after_eq(now, s->resendts)) {
-			lost++;
 			s->rto = kcp_rtt_backoff(&kcp->rtt, s->rto);
 			s->resendts = now + s->rto;
 			s->fastack = 0;
@@ -200,8 +203,6 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 		arm_resend(kcp, s->resendts, now);
 	}
 	kcp->fast_pending = held;
-	if (kcp->rate_on && lost > 0)
-		kcp_rate_on_lost(&kcp->rate, lost);
 	if (timeout) /* RFC 6298 5.5: back off; the next sample undoes it */
 		kcp->rtt.rto = kcp_rtt_backoff(&kcp->rtt, kcp->rtt.rto);
 	kcp_cc_on_loss(&kcp->cc, timeout, fast, kcp->snd_nxt - kcp->snd_una,

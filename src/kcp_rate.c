@@ -192,6 +192,19 @@ void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,
 	r->round_acked++;
 	if (tx == NULL)
 		return;
+	if (!r->win_valid) {
+		r->win_valid = true;
+		r->win_ack_ts = now;
+		r->win_send_ts = sent_ts;
+		r->win_bytes = 0;
+		r->win_interval = 0;
+	} else if ((int32_t)(sent_ts - r->win_send_ts) > 0) {
+		/* Only what was sent within the span: a resend of an older
+		 * loss, acked now, would inflate it by the loss rate. */
+		r->win_bytes += len;
+		r->win_interval =
+		    max32(sent_ts - r->win_send_ts, now - r->win_ack_ts);
+	}
 	/* The sample uses the most recently sent of the acked segments: its
 	 * interval is the freshest. */
 	if (!r->have_sample || tx->delivered > r->prior_delivered) {
@@ -312,7 +325,7 @@ void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
 	}
 }
 
-void kcp_rate_on_lost(struct kcp_rate *r, uint32_t n)
+void kcp_rate_on_lost(struct kcp_rate *r, uint32_t sent_ts)
 {
 	/* Before the first RTT sample the timer is a guess (200 ms): on a
 	 * longer path it fires for the whole first flight, which is not
@@ -321,7 +334,15 @@ void kcp_rate_on_lost(struct kcp_rate *r, uint32_t n)
 	 * in probe_bw for seconds). */
 	if (!r->min_rtt_valid)
 		return;
-	r->round_lost += n;
+	/* Lost in drain, or sent before the last drain ended: an
+	 * overshoot's loss (startup's, or the one a congestion signal
+	 * already answered), found a round trip late. Counted in probe_bw,
+	 * startup's 1,900 queue drops on the lab's 300 ms path read as heavy
+	 * loss and halved the estimate a second after startup. */
+	if (r->startup_drain && (r->state == KCP_STATE_DRAIN ||
+				 (int32_t)(sent_ts - r->drained_ts) < 0))
+		return;
+	r->round_lost++;
 }
 
 void kcp_rate_app_limited(struct kcp_rate *r, uint32_t inflight)
@@ -375,6 +396,27 @@ static void take_sample(struct kcp_rate *r)
 	uint64_t bw = (r->delivered - r->prior_delivered) * 1000 / interval;
 	if (r->sample_app_limited && bw < r->bw)
 		return; /* the sender, not the path, limited it */
+	uint64_t *slot = &r->bw_slot[r->bw_slot_idx];
+	*slot = max64(*slot, bw);
+	r->bw = max64(r->bw, bw);
+}
+
+/* Startup's samples lag its growth by a round trip: each spans a round
+ * trip of deliveries, of which the part before this round's first ack
+ * was idle (the flight before was smaller), so a round's rate showed only
+ * once the whole round was acked, and the estimate doubled per round trip
+ * where the gain asks for 2.89 x. This round's deliveries since its first
+ * ack, over the longer of their send and ack spans (as any sample: acks
+ * bunched by the receiver's hold do not shorten the send span), say the
+ * round's rate once a quarter of a round trip has passed. */
+static void round_sample(struct kcp_rate *r)
+{
+	bool startup =
+	    !r->filled || (r->state == KCP_STATE_DRAIN && r->startup_drain);
+	if (!startup || !r->min_rtt_valid ||
+	    r->win_interval < max32(BW_SLOT_MS, r->min_rtt / 4))
+		return;
+	uint64_t bw = r->win_bytes * 1000 / r->win_interval;
 	uint64_t *slot = &r->bw_slot[r->bw_slot_idx];
 	*slot = max64(*slot, bw);
 	r->bw = max64(r->bw, bw);
@@ -436,6 +478,7 @@ static void enter_probe_bw(struct kcp_rate *r, uint32_t now)
 
 static void enter_drain(struct kcp_rate *r, uint32_t now)
 {
+	r->startup_drain = r->state == KCP_STATE_STARTUP;
 	r->drain_ts = now;
 	r->filled = true;
 	r->state = KCP_STATE_DRAIN;
@@ -535,9 +578,11 @@ static void end_round(struct kcp_rate *r, uint32_t now)
 	r->round_rtt_n = 0;
 	r->round_ts = now;
 	r->round_delivered = r->delivered;
+	r->win_valid = false;
 }
 
-static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
+static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t lost,
+			 uint32_t now)
 {
 	switch (r->state) {
 	case KCP_STATE_STARTUP:
@@ -593,9 +638,12 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t now)
 	 * may never fall to one BDP, hence the time limit (a one-BDP queue
 	 * drains in 1.5 round trips at DRAIN_GAIN). */
 	if (r->state == KCP_STATE_DRAIN &&
-	    (inflight <= bdp_segs(r, GAIN_UNIT) ||
-	     now - r->drain_ts > DRAIN_MAX_RTTS * r->min_rtt))
+	    (inflight - (r->startup_drain ? lost : 0) <=
+		 bdp_segs(r, GAIN_UNIT) ||
+	     now - r->drain_ts > DRAIN_MAX_RTTS * r->min_rtt)) {
+		r->drained_ts = now;
 		enter_probe_bw(r, now);
+	}
 	if (r->min_rtt_valid &&
 	    (int32_t)(now - r->min_rtt_ts) > (int32_t)MIN_RTT_WINDOW) {
 		r->state = KCP_STATE_PROBE_RTT;
@@ -640,16 +688,26 @@ static void set_outputs(struct kcp_rate *r)
 		    max32(bdp_segs(r, r->cwnd_gain) + CWND_HEADROOM, MIN_CWND);
 }
 
-void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t now)
+uint32_t kcp_rate_rtt_bound(const struct kcp_rate *r)
+{
+	if (!r->min_rtt_valid || r->app_limited_until != 0 ||
+	    (r->filled && r->state != KCP_STATE_DRAIN))
+		return 0;
+	return (uint32_t)((uint64_t)r->min_rtt * STARTUP_GAIN / GAIN_UNIT);
+}
+
+void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t lost,
+		     uint32_t now)
 {
 	path_pull(r);
 	if (r->have_sample)
 		take_sample(r);
+	round_sample(r);
 	if (r->round_start) {
 		r->round_start = false;
 		end_round(r, now);
 	}
-	update_state(r, inflight, now);
+	update_state(r, inflight, lost, now);
 	path_share(r);
 	set_outputs(r);
 }

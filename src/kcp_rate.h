@@ -71,7 +71,16 @@ struct kcp_rate {
 	uint32_t round_max_rtt;		  /* 0: no sample yet */
 	uint32_t round_rtt_n;		  /* RTT samples this round, */
 	uint64_t round_rtt_sum;		  /* and their sum (ms) */
-	uint32_t queue_samples;	  /* RTT samples in a row above a small queue */
+	uint32_t queue_samples; /* RTT samples in a row above a small queue */
+	bool startup_drain;	/* this drain ends a startup */
+	/* This round's deliveries so far (startup: round_sample): its first
+	 * ack and that segment's send time, the bytes acked since of
+	 * segments sent after it, and the longer of the two spans. */
+	bool win_valid;
+	uint32_t win_ack_ts, win_send_ts;
+	uint64_t win_bytes;
+	uint32_t win_interval;
+	uint32_t drained_ts;	  /* when the last drain ended */
 	uint32_t rtt_high_rounds; /* consecutive rounds with a queue */
 	uint32_t loss;		  /* smoothed share lost, x/1024 */
 	uint32_t round_ack_gap;	  /* longest time without an ack, ms */
@@ -122,18 +131,24 @@ void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,
 		     uint32_t len, uint32_t sent_ts, uint32_t now);
 /* One RTT sample. */
 void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now);
-/* n segments were retransmitted (declared lost). */
-void kcp_rate_on_lost(struct kcp_rate *r, uint32_t n);
+/* A segment last sent at `sent_ts` was declared lost (and is resent). */
+void kcp_rate_on_lost(struct kcp_rate *r, uint32_t sent_ts);
 /* The sender ran out of data with room left: samples until what is in
  * flight now is delivered do not lower the estimate. */
 void kcp_rate_app_limited(struct kcp_rate *r, uint32_t inflight);
 /* After an input call's acks: take the sample, advance the state machine,
  * recompute pacing_rate and cwnd. */
-void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t now);
+void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t lost,
+		     uint32_t now);
 
 /* Withdraw what this flow added to its path's sums (before the path
  * changes or the flow ends). */
 void kcp_rate_leave_path(struct kcp_rate *r);
+
+/* The longest round trip our own queue can cause now: in startup and
+ * drain the in-flight cap lets it grow by the gain within a round trip,
+ * faster than SRTT follows (0: no bound known). */
+uint32_t kcp_rate_rtt_bound(const struct kcp_rate *r);
 
 /* Pacing: true if a segment may leave at `now`; kcp_rate_on_send() charges
  * it. kcp_rate_wait() is the ms until one may (0 = now). */
