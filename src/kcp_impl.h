@@ -106,9 +106,8 @@ struct kcp {
 	/* Of those, declared lost (fast) and not resent yet: no longer in the
 	 * network (RFC 6675's pipe leaves them out). After startup's overflow
 	 * the pacer holds thousands of them, and counted as in flight they
-	 * kept the drain going and new data out for a round trip. */
+	 * kept startup's drain going for a round trip. */
 	uint32_t lost_live;
-	size_t lost_bytes;
 	uint32_t rmt_wnd, rmt_una;
 	bool rate_on; /* KCP_CC_RATE: pacing and the model decide */
 	struct kcp_cc cc;

@@ -38,10 +38,8 @@ static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked, uint32_t now,
 	kcp->snd_bytes -= s->len;
 	kcp->flight_bytes -= s->len;
 	kcp->flight_live--;
-	if (s->fast) {
+	if (s->fast)
 		kcp->lost_live--;
-		kcp->lost_bytes -= s->len;
-	}
 	(*acked)++;
 	kcp_seg_free(kcp, s);
 }
@@ -70,14 +68,17 @@ static inline void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts,
 	kcp->ack_n++;
 }
 
-/* Receive-window auto-sizing (RATE): a segment landing in the far half of
- * the window means the sender keeps that much in flight and may want more,
- * so the window doubles, up to rcv_wnd_max. Doubling at half keeps the
- * window ahead of a sender whose flight doubles every round trip (startup),
- * which must never find a window-limited plateau and read it as the path's
- * capacity. Not while the reader lags: then the data held is a backlog,
- * and the window must close on it, not grow. The window costs nothing
- * until segments fill it; kcp_trim() resets it when the session is idle. */
+/* Receive-window auto-sizing (RATE): a segment landing beyond the first
+ * quarter of the window means the sender keeps that much in flight and may
+ * want more, so the window doubles, up to rcv_wnd_max. Doubling at a
+ * quarter keeps the window ahead of a sender whose flight grows 2.89 x per
+ * round trip (startup), out-of-order segments above a hole holding their
+ * slots for a round trip besides: doubling at half stalled startup twice
+ * on the lab's 2%/300 ms path, and the sender's cwnd, not the receiver,
+ * is what bounds startup's overshoot. Not while the reader lags: then
+ * the data held is a backlog, and the window must close on it, not grow.
+ * The window costs nothing until segments fill it; kcp_trim() resets it
+ * when the session is idle. */
 static void rcv_autosize(struct kcp *kcp, uint32_t off)
 {
 	if (kcp->rcv_wnd < kcp->rcv_wnd_max && off >= kcp->rcv_wnd / 4 &&
@@ -282,7 +283,6 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 			if (s->fastack >= kcp->cfg.resend) {
 				s->fast = true;
 				kcp->lost_live++;
-				kcp->lost_bytes += s->len;
 				kcp->fast_pending = true;
 			}
 		}

@@ -186,7 +186,6 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 		if (s->fast) {
 			s->fast = false;
 			kcp->lost_live--;
-			kcp->lost_bytes -= s->len;
 			s->fastack = 0;
 			s->resendts = now + s->rto;
 			kcp->segs_fast_retrans++;
