@@ -45,6 +45,7 @@
 #define CYCLE_LEN	  8u
 #define BULK_ROUNDS	  32u /* path_share: rounds unmarked to count as bulk */
 #define DRAIN_MAX_RTTS	  3u
+#define LO_BETA		  179u /* x/256: a congestion signal cuts to 0.7 x */
 
 static const uint32_t cycle_gain[CYCLE_LEN] = {320, 192, 256, 256,
 					       256, 256, 256, 256};
@@ -72,6 +73,7 @@ void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed)
 	 * overshoot is bounded by the delay-based exit (update_state). */
 	r->cwnd_gain = STARTUP_GAIN;
 	r->fair = UINT64_MAX;
+	r->bw_lo = UINT64_MAX;
 	r->app_limited_round = 0u - BULK_ROUNDS; /* never marked */
 	r->cwnd = INIT_CWND;
 	/* No RTT known: pace as if it were 1 ms, which leaves the initial
@@ -365,18 +367,23 @@ static void bw_recompute(struct kcp_rate *r)
 }
 
 /* We overestimated (a queue stood for rounds, or a round lost heavily):
- * forget the maxima and start again from what the round that just ended
- * delivered over its whole length. Not from its best sample: a sample's
- * interval reaches back a round trip, to before the path got slower, and
- * after a rate drop the samples of the next rounds still said the old
- * rate while a full queue drained. A round shorter than BW_SLOT_MS is
- * too short to measure with a millisecond clock (loopback, a LAN): it may
- * say almost anything, so there the estimate falls by half at most. */
-static void bw_forget(struct kcp_rate *r, uint32_t now)
+ * forget the maxima and start again from what was delivered since
+ * `since_ts` (the queue's first round, or the round that just ended). Not
+ * from the best sample: a sample's interval reaches back a round trip, to
+ * before the path got slower, and after a rate drop the samples of the
+ * next rounds still said the old rate while a full queue drained. Not
+ * from the last round alone after a queue: with a second flow through
+ * the link, that round was often the one the other flow yielded in (its
+ * own reset), and the two took turns resetting to inflated figures while
+ * a 50 ms queue stood (`CCDBG`-style traces of two flows apart). A span
+ * shorter than BW_SLOT_MS is too short to measure with a millisecond
+ * clock (loopback, a LAN): it may say almost anything, so there the
+ * estimate falls by half at most. */
+static void bw_forget(struct kcp_rate *r, uint32_t now, uint32_t since_ts,
+		      uint64_t since_delivered)
 {
-	uint32_t dt = now - r->round_ts;
-	uint64_t bw =
-	    dt > 0 ? (r->delivered - r->round_delivered) * 1000 / dt : 0;
+	uint32_t dt = now - since_ts;
+	uint64_t bw = dt > 0 ? (r->delivered - since_delivered) * 1000 / dt : 0;
 	if (dt < BW_SLOT_MS)
 		bw = max64(bw, r->bw / 2);
 	for (uint32_t i = 0; i < KCP_RATE_BW_ROUNDS; i++)
@@ -429,7 +436,8 @@ static uint64_t compensate(const struct kcp_rate *r, uint64_t v);
  * share of the path's (path_share). */
 static uint64_t model_bw(const struct kcp_rate *r)
 {
-	return r->bw < r->fair ? r->bw : r->fair;
+	uint64_t bw = r->bw < r->fair ? r->bw : r->fair;
+	return bw < r->bw_lo ? bw : r->bw_lo;
 }
 
 static uint32_t bdp_segs(const struct kcp_rate *r, uint32_t gain)
@@ -496,6 +504,35 @@ static bool silent(const struct kcp_rate *r)
 	return r->min_rtt_valid && r->round_ack_gap > 3 * r->min_rtt;
 }
 
+/* The answer to a congestion signal in PROBE_BW: pace at 0.7 x what was
+ * delivered, and from there grow by 1, 2, 3 ... segments per round trip,
+ * until the bound is above the estimate again (AIMD). Why: the estimate
+ * alone answers in proportion (a reset to what each flow delivered, then
+ * probes of 1.25 x each one's own rate), so two flows with nothing but
+ * the link between them kept whatever split they had, and the sum of
+ * their estimates exceeded the link, holding a 30-45 ms queue on a 50 ms
+ * path. Both flows see the same queue and cut in the same round; their
+ * equal steps back up then narrow the gap by 0.3 x each time (Chiu and
+ * Jain's argument for AIMD). The cut also drains the queue, which is why
+ * there is no DRAIN state after it. It only ever lowers what the model
+ * allows, so it is no bolder beside a buffer-filling TCP than before. */
+static void lo_cut(struct kcp_rate *r)
+{
+	r->bw_lo = r->bw * LO_BETA / GAIN_UNIT;
+	r->lo_inc = 1;
+}
+
+static void lo_grow(struct kcp_rate *r)
+{
+	if (r->bw_lo == UINT64_MAX || !r->min_rtt_valid)
+		return;
+	r->bw_lo += (uint64_t)r->lo_inc * r->mss * 1000 /
+		    max32(r->min_rtt, BDP_RTT_FLOOR);
+	r->lo_inc++;
+	if (r->bw_lo >= r->bw)
+		r->bw_lo = UINT64_MAX;
+}
+
 static void end_round(struct kcp_rate *r, uint32_t now)
 {
 	uint32_t total = r->round_lost + r->round_acked;
@@ -510,6 +547,10 @@ static void end_round(struct kcp_rate *r, uint32_t now)
 	bool queue =
 	    r->min_rtt_valid && r->round_rtt_n > 0 &&
 	    r->round_rtt_sum > (uint64_t)queue_thresh(r) * r->round_rtt_n;
+	if (queue && r->rtt_high_rounds == 0) {
+		r->queue_ts = r->round_ts;
+		r->queue_delivered = r->round_delivered;
+	}
 	r->rtt_high_rounds = queue ? r->rtt_high_rounds + 1 : 0;
 	/* The round after a silent one finds the outage's flight lost (its
 	 * acks show the holes): 574 of 1165 segments in the sim's 3 s
@@ -551,11 +592,15 @@ static void end_round(struct kcp_rate *r, uint32_t now)
 		   ((heavy && !quiet) || r->rtt_high_rounds >= QUEUE_ROUNDS)) {
 		/* Random loss never gets here: it neither builds a queue
 		 * nor, below HEAVY_LOSS_PCT, counts as congestion. */
-		bw_forget(r, now);
+		bool q = r->rtt_high_rounds >= QUEUE_ROUNDS;
+		bw_forget(r, now, q ? r->queue_ts : r->round_ts,
+			  q ? r->queue_delivered : r->round_delivered);
+		lo_cut(r);
 		r->rtt_high_rounds = 0;
 		/* The loss we compensated may have been our own queue's. */
 		r->loss = 0;
-		enter_drain(r, now); /* until in flight is back to one BDP */
+	} else if (r->filled) {
+		lo_grow(r);
 	}
 
 	r->rounds++;

@@ -82,6 +82,8 @@ struct kcp_rate {
 	uint32_t win_interval;
 	uint32_t drained_ts;	  /* when the last drain ended */
 	uint32_t rtt_high_rounds; /* consecutive rounds with a queue */
+	uint32_t queue_ts;	  /* when the first of them began, */
+	uint64_t queue_delivered; /* and delivered then */
 	uint32_t loss;		  /* smoothed share lost, x/1024 */
 	uint32_t round_ack_gap;	  /* longest time without an ack, ms */
 	bool after_silent;	  /* the last round was an outage's */
@@ -90,6 +92,8 @@ struct kcp_rate {
 	uint64_t bw_slot[KCP_RATE_BW_ROUNDS]; /* max sample per round */
 	uint32_t bw_slot_idx, bw_slot_ts;     /* the slot filled now */
 	uint64_t bw;			      /* bytes/s, max of the slots */
+	uint64_t bw_lo;	 /* bytes/s, the bound after a congestion signal */
+	uint32_t lo_inc; /* segments per round trip it grows by next */
 	bool min_rtt_valid;
 	uint32_t min_rtt, min_rtt_ts;
 

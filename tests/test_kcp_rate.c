@@ -97,7 +97,10 @@ static struct rflow *rsim_add(struct rsim *s, const struct kcp_config *c,
 			      uint64_t start, bool bulk)
 {
 	struct rflow *f = &s->f[s->n];
-	f->conv = 0x1000u + (uint32_t)s->n * 77u;
+	/* CONVOFF=n: other convs, hence other probing phases */
+	const char *co = getenv("CONVOFF");
+	f->conv = 0x1000u + (uint32_t)s->n * 77u +
+		  (co ? (uint32_t)strtoul(co, NULL, 10) : 0);
 	f->otx = (struct rout){s, 0};
 	f->orx = (struct rout){s, 1};
 	f->tx = kcp_new(f->conv, c, rout_cb, &f->otx);
@@ -617,23 +620,34 @@ static double two_flows(const struct fair_setup *fs, bool shared,
  * bound there pins what we have. */
 static void test_fairness(void)
 {
+	/* FAIRONE="lab|sim START_MS LOSS_PPM": that one case of flows
+	 * apart alone (to trace it with RDEBUG=2). */
+	const char *one = getenv("FAIRONE");
+	if (one != NULL) {
+		char w[8];
+		unsigned long long st, lp;
+		if (CHECK(sscanf(one, "%7s %llu %llu", w, &st, &lp) == 3))
+			two_flows(strcmp(w, "lab") == 0 ? &fair_lab : &fair_sim,
+				  false, st, (uint32_t)lp);
+		return;
+	}
 	static const uint64_t starts[] = {500, 2000, 5000};
 	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
 		CHECK(two_flows(&fair_sim, true, starts[i], 0) >= 0.8);
 		CHECK(two_flows(&fair_sim, true, starts[i], 10000) >= 0.8);
 	}
-	/* Apart (two client/server pairs), the goal of 0.8 is not met in
-	 * every case (docs/CONGESTION.md, "Open"); these bounds pin what we
-	 * have: the lab's setup with starts up to a second apart, and a
-	 * start 2 s into a 100 ms path's run. */
+	/* Apart (two client/server pairs): the lab's setup with starts up
+	 * to a second apart meets the goal with room (0.95-1.00 since the
+	 * AIMD bound, lo_cut in kcp_rate.c); a start 2 s into a 100 ms
+	 * path's run, measured 8 s later, does not (docs/CONGESTION.md,
+	 * "Open"): that bound pins what we have. */
 	static const uint64_t lab_starts[] = {0, 500, 1000};
 	for (size_t i = 0; i < sizeof(lab_starts) / sizeof(lab_starts[0]);
 	     i++) {
-		CHECK(two_flows(&fair_lab, false, lab_starts[i], 0) >= 0.75);
-		CHECK(two_flows(&fair_lab, false, lab_starts[i], 10000) >=
-		      0.75);
+		CHECK(two_flows(&fair_lab, false, lab_starts[i], 0) >= 0.9);
+		CHECK(two_flows(&fair_lab, false, lab_starts[i], 10000) >= 0.9);
 	}
-	CHECK(two_flows(&fair_sim, false, 2000, 0) >= 0.45);
+	CHECK(two_flows(&fair_sim, false, 2000, 0) >= 0.6);
 	/* FAIRX=1 (or FAIRX=lab: in the lab's setup): the split of flows
 	 * apart over other starts and loss, the sweep docs/CONGESTION.md
 	 * quotes (diagnostic, no bar). */
@@ -643,9 +657,14 @@ static void test_fairness(void)
 		    strcmp(fx, "lab") == 0 ? &fair_lab : &fair_sim;
 		static const uint64_t st2[] = {0,    250,  500,	 750,  1000,
 					       1500, 2500, 3000, 4000, 5000};
-		for (size_t i = 0; i < sizeof(st2) / sizeof(st2[0]); i++) {
-			two_flows(fs, false, st2[i], 0);
-			two_flows(fs, false, st2[i], 10000);
+		/* FAIRN=n: n starts evenly over [0, 5 s) instead */
+		const char *fn = getenv("FAIRN");
+		size_t n =
+		    fn ? strtoul(fn, NULL, 10) : sizeof(st2) / sizeof(st2[0]);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t st = fn ? i * 5000 / n : st2[i];
+			two_flows(fs, false, st, 0);
+			two_flows(fs, false, st, 10000);
 		}
 	}
 }
@@ -759,11 +778,11 @@ static double many_flows(bool shared)
 	       (double)s.q_max_us / 1000);
 	CHECK(gp >= 0.85 * RATE_BPMS * 0.99);
 	/* Not flooding: the loss on the wire stays the path's (1%), and
-	 * the queue stays under the buffer. A standing queue of about half
-	 * the base RTT remains (docs/CONGESTION.md, "Open"): these bounds
-	 * pin what we have. */
+	 * the queue stays under the buffer. A standing queue of about a
+	 * third of the base RTT remains (docs/CONGESTION.md, "Open"): these
+	 * bounds pin what we have. */
 	CHECK(wr <= 1.1 / 0.99);
-	CHECK(qmean < 0.7 * 2 * DELAY_MS);
+	CHECK(qmean < 0.5 * 2 * DELAY_MS);
 	rsim_free(&s);
 	return qmean;
 }
