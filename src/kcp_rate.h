@@ -92,7 +92,8 @@ struct kcp_rate {
 	uint64_t bw_slot[KCP_RATE_BW_ROUNDS]; /* max sample per round */
 	uint32_t bw_slot_idx, bw_slot_ts;     /* the slot filled now */
 	uint64_t bw;			      /* bytes/s, max of the slots */
-	uint64_t bw_lo;	 /* bytes/s, the bound after a congestion signal */
+	uint64_t bw_lo;	 /* bytes/s: after a congestion signal, the AIMD
+			  * window per min RTT (lo_cut in kcp_rate.c) */
 	uint32_t lo_inc; /* segments per round trip it grows by next */
 	bool min_rtt_valid;
 	uint32_t min_rtt, min_rtt_ts;
