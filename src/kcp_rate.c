@@ -212,6 +212,12 @@ void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,
 		r->win_send_ts = sent_ts;
 		r->win_bytes = 0;
 		r->win_interval = 0;
+	} else if (now == r->win_ack_ts) {
+		/* Acks that came with the first one (a batch the receiver
+		 * held) open the span too: counted, a batch of 16 in a 25 ms
+		 * span read 13% above the link at the end of startup. */
+		if ((int32_t)(sent_ts - r->win_send_ts) > 0)
+			r->win_send_ts = sent_ts;
 	} else if ((int32_t)(sent_ts - r->win_send_ts) > 0) {
 		/* Only what was sent within the span: a resend of an older
 		 * loss, acked now, would inflate it by the loss rate. */
@@ -561,7 +567,12 @@ static void lo_cut(struct kcp_rate *r)
 		if (mean > r->min_rtt)
 			flight = flight * mean / max32(r->min_rtt, 1);
 	}
+	/* At most one BDP of what was delivered: a queue over 0.43 x min
+	 * RTT (a rate drop's: 500 ms on a 100 ms path) would outlast 0.7 x
+	 * of it, and took 3 s of cuts to drain in the sim. */
 	r->bw_lo = flight * LO_BETA / GAIN_UNIT;
+	if (r->bw_lo > r->bw)
+		r->bw_lo = r->bw;
 	r->lo_inc = 1;
 }
 
@@ -783,7 +794,11 @@ static void set_outputs(struct kcp_rate *r)
 
 uint32_t kcp_rate_rtt_bound(const struct kcp_rate *r)
 {
-	if (!r->min_rtt_valid || r->app_limited_until != 0 ||
+	/* Only a flow that fills its cwnd builds that queue: an interactive
+	 * one, short of data but for moments between its acks and its next
+	 * message, had its lost messages wait 2.89 x min RTT (the sim's
+	 * interactive flow beside a bulk startup: 150 -> 213 ms). */
+	if (!r->min_rtt_valid || r->rounds - r->app_limited_round <= 1 ||
 	    (r->filled && r->state != KCP_STATE_DRAIN))
 		return 0;
 	return (uint32_t)((uint64_t)r->min_rtt * STARTUP_GAIN / GAIN_UNIT);

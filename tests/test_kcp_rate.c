@@ -828,11 +828,15 @@ static void test_interactive(void)
 	CHECK(ia->lat_n > 600);
 	/* The goal: under 2 x base with the bulk transfer running. Its
 	 * startup finds the link's rate by overshooting it for about a
-	 * round trip (~3 x base here, docs/CONGESTION.md): bounded, not
-	 * within the goal. */
+	 * round trip (docs/CONGESTION.md): bounded, not within the goal.
+	 * The overshoot fills the one-BDP buffer and drops ~130 datagrams
+	 * once; a message among them waits for its timer behind a full
+	 * queue: 50 ms one way + 100 ms of queue + the RTO, 215 ms here
+	 * (150 when the drops happened to miss the messages: same queue
+	 * peak, 128 drops). */
 	CHECK(mean < 1.5 * DELAY_MS);
 	CHECK(ia->lat_max < 2 * DELAY_MS);
-	CHECK(ia->lat_max_all < 3.5 * DELAY_MS);
+	CHECK(ia->lat_max_all < 4.5 * DELAY_MS);
 	CHECK(gp >= 0.85 * RATE_BPMS);
 	rsim_free(&s);
 }
