@@ -229,6 +229,7 @@ void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st)
 	st->segs_sent = kcp->segs_sent;
 	st->segs_retrans = kcp->segs_retrans;
 	st->segs_fast_retrans = kcp->segs_fast_retrans;
+	st->segs_spurious = kcp->segs_spurious;
 	st->segs_recv = kcp->segs_recv;
 	st->bytes_sent = kcp->bytes_sent;
 	st->bytes_recv = kcp->bytes_recv;

@@ -198,9 +198,10 @@ bool kcp_peek_young(const unsigned char *data, size_t len, uint32_t sn_limit);
  * snd_wnd: configured; rcv_wnd: the window we advertise now (free slots);
  * rmt_wnd: the peer's last advertised window; inflight: unacked segments sent.
  * segs_sent counts every PUSH transmission (retransmissions included, of which
- * segs_retrans by timeout and segs_fast_retrans by skips); segs_recv counts
- * PUSHes received (duplicates included); bytes_sent is payload transmitted
- * (retransmissions included), bytes_recv new payload stored.
+ * segs_retrans by timeout and segs_fast_retrans by skips; segs_spurious: of
+ * those, the ones an ack of an earlier transmission proved needless); segs_recv
+ * counts PUSHes received (duplicates included); bytes_sent is payload
+ * transmitted (retransmissions included), bytes_recv new payload stored.
  * snd_slots, rcv_slots: ring sizes now (they grow with use, up to
  * pow2(2 * sndwnd) and pow2(rcvwnd)); memory: kcp_memory(). */
 struct kcp_stats {
@@ -208,6 +209,7 @@ struct kcp_stats {
 	uint32_t cwnd, snd_wnd, rcv_wnd, rmt_wnd; /* segments */
 	uint32_t inflight;			  /* segments */
 	uint64_t segs_sent, segs_retrans, segs_fast_retrans, segs_recv;
+	uint64_t segs_spurious;
 	uint64_t bytes_sent, bytes_recv; /* payload bytes, excl. headers */
 	uint32_t snd_slots, rcv_slots;
 	size_t memory; /* bytes */

@@ -78,6 +78,7 @@ struct seg {
 	uint16_t fastack;
 	bool fast; /* fast retransmit due at the next flush */
 	bool rate_app_limited;
+	bool loss_counted; /* the rate model counted its last resend a loss */
 	/* Header room then payload: a full segment is output in place. */
 	unsigned char buf[];
 };
@@ -159,6 +160,7 @@ struct kcp {
 	uint32_t alloc_budget;
 
 	uint64_t segs_sent, segs_retrans, segs_fast_retrans, segs_recv;
+	uint64_t segs_spurious;
 	uint64_t bytes_sent, bytes_recv;
 };
 

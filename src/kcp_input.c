@@ -5,10 +5,16 @@
 
 #include <string.h>
 
-/* `ts`: the transmission the ack echoes, or 0 with `any` (released by una:
- * which transmission arrived is unknown). */
+/* What an ack says of the transmission that arrived. */
+enum ack_kind {
+	ACK_EXACT, /* it was the one sent at ts (an ACK's own sn) */
+	ACK_BY,	   /* one sent no later than ts (an ACK run's earlier sns:
+		    * they arrived before the one sent at ts) */
+	ACK_ANY,   /* any (released by una) */
+};
+
 static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked, uint32_t now,
-		    bool any, uint32_t ts)
+		    enum ack_kind kind, uint32_t ts)
 {
 	struct seg **slot = snd_slot(kcp, sn);
 	struct seg *s = *slot;
@@ -25,15 +31,25 @@ static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked, uint32_t now,
 		/* The record describes one transmission (the latest, or
 		 * the first: emit_seg); an ack of another must not be
 		 * measured against it: an earlier one would end a round
-		 * early and claim a rate the path never had. With `any`
-		 * the arrival may be any transmission: only a record of
-		 * the first is safe then, a later one's ack measured from
-		 * it reads slower, never faster. */
+		 * early and claim a rate the path never had. Without an
+		 * exact echo the arrival may be any transmission: only a
+		 * record of the first is safe then, a later one's ack
+		 * measured from it reads slower, never faster. */
 		bool first = s->rate_sent_ts != s->ts;
-		bool match =
-		    any ? s->xmit == 1 || first : ts == s->rate_sent_ts;
+		bool match = kind == ACK_EXACT ? ts == s->rate_sent_ts
+					       : s->xmit == 1 || first;
 		kcp_rate_on_ack(&kcp->rate, match ? &tx : NULL, s->len,
 				s->rate_sent_ts, now);
+	}
+	/* An earlier transmission arrived: the last resend was not needed
+	 * (Eifel's test, by the echoed ts; for a run's earlier sns, by the
+	 * order they arrived in, which a reordering path may blur: this
+	 * only takes back a loss count). */
+	if (s->xmit > 1 && ((kind == ACK_EXACT && ts != s->ts) ||
+			    (kind == ACK_BY && before(ts, s->ts)))) {
+		kcp->segs_spurious++;
+		if (s->loss_counted)
+			kcp_rate_on_spurious(&kcp->rate);
 	}
 	kcp->snd_bytes -= s->len;
 	kcp->flight_bytes -= s->len;
@@ -44,15 +60,24 @@ static void release(struct kcp *kcp, uint32_t sn, uint32_t *acked, uint32_t now,
 	kcp_seg_free(kcp, s);
 }
 
-/* Everything below una was received by the peer. */
-static void process_una(struct kcp *kcp, uint32_t una, uint32_t *acked,
+/* Everything below una was received by the peer. An ACK's una usually
+ * covers the ACK's own run (the data came in order): for those sns the
+ * run still says which transmission arrived. */
+static void process_una(struct kcp *kcp, const struct hdr *h, uint32_t *acked,
 			uint32_t now)
 {
-	if (!before(kcp->snd_una, una))
+	if (!before(kcp->snd_una, h->una))
 		return; /* old news */
-	for (uint32_t sn = kcp->snd_una; sn != una; sn++)
-		release(kcp, sn, acked, now, true, 0);
-	kcp->snd_una = una;
+	uint32_t last = h->sn + h->frg;
+	bool run = h->cmd == KCP_CMD_ACK && !before(last, h->sn);
+	for (uint32_t sn = kcp->snd_una; sn != h->una; sn++) {
+		if (!run || before(sn, h->sn) || before(last, sn))
+			release(kcp, sn, acked, now, ACK_ANY, 0);
+		else
+			release(kcp, sn, acked, now,
+				sn == last ? ACK_EXACT : ACK_BY, h->ts);
+	}
+	kcp->snd_una = h->una;
 }
 
 static inline void push_ack(struct kcp *kcp, uint32_t sn, uint32_t ts,
@@ -200,7 +225,7 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 				kcp->rmt_una = h.una;
 				kcp->rmt_wnd = h.wnd;
 			}
-			process_una(kcp, h.una, &acked, now);
+			process_una(kcp, &h, &acked, now);
 		}
 
 		switch (h.cmd) {
@@ -232,8 +257,8 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 			    before(h.sn, kcp->snd_una) ? kcp->snd_una : h.sn;
 			uint32_t was = acked;
 			for (uint32_t sn = first; sn != last; sn++)
-				release(kcp, sn, &acked, now, true, 0);
-			release(kcp, last, &acked, now, false, h.ts);
+				release(kcp, sn, &acked, now, ACK_BY, h.ts);
+			release(kcp, last, &acked, now, ACK_EXACT, h.ts);
 			if (acked != was)
 				runs_add(&runs, first, acked - was);
 			if (!have_max || before(max_sn, last)) {

@@ -111,6 +111,7 @@ struct seg *kcp_seg_alloc(struct kcp *kcp)
 	s->xmit = 0;
 	s->fastack = 0;
 	s->fast = false;
+	s->loss_counted = false;
 	return s;
 }
 

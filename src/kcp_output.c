@@ -182,7 +182,7 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 			continue;
 		}
 		if (kcp->rate_on && (s->fast || after_eq(now, s->resendts)))
-			kcp_rate_on_lost(&kcp->rate, s->ts);
+			s->loss_counted = kcp_rate_on_lost(&kcp->rate, s->ts);
 		if (s->fast) {
 			s->fast = false;
 			kcp->lost_live--;

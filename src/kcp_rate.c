@@ -350,7 +350,7 @@ void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
 	}
 }
 
-void kcp_rate_on_lost(struct kcp_rate *r, uint32_t sent_ts)
+bool kcp_rate_on_lost(struct kcp_rate *r, uint32_t sent_ts)
 {
 	/* Before the first RTT sample the timer is a guess (200 ms): on a
 	 * longer path it fires for the whole first flight, which is not
@@ -358,7 +358,7 @@ void kcp_rate_on_lost(struct kcp_rate *r, uint32_t sent_ts)
 	 * segments per round trip (300 ms paths crawled up from 0.5 Mbit/s
 	 * in probe_bw for seconds). */
 	if (!r->min_rtt_valid)
-		return;
+		return false;
 	/* Lost in startup's drain, or sent before it ended: startup's own
 	 * overshoot, found a round trip late. Counted in probe_bw, its
 	 * 1,900 queue drops on the lab's 300 ms path read as heavy loss and
@@ -367,8 +367,19 @@ void kcp_rate_on_lost(struct kcp_rate *r, uint32_t sent_ts)
 	 * instead of 62 in the sim without them.) */
 	if (r->startup_drain && (r->state == KCP_STATE_DRAIN ||
 				 (int32_t)(sent_ts - r->drained_ts) < 0))
-		return;
+		return false;
 	r->round_lost++;
+	return true;
+}
+
+/* A timer that fired early (a scheduling hiccup of 10-30 ms is half a
+ * 20 ms path's RTO: the lab's 0% cells saw ~1,600 such resends in 20 s)
+ * is no loss: counted, a burst of them read as a heavy loss round. Only
+ * the current round's count can be taken back. */
+void kcp_rate_on_spurious(struct kcp_rate *r)
+{
+	if (r->round_lost > 0)
+		r->round_lost--;
 }
 
 void kcp_rate_app_limited(struct kcp_rate *r, uint32_t inflight)

@@ -136,8 +136,11 @@ void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,
 		     uint32_t len, uint32_t sent_ts, uint32_t now);
 /* One RTT sample. */
 void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now);
-/* A segment last sent at `sent_ts` was declared lost (and is resent). */
-void kcp_rate_on_lost(struct kcp_rate *r, uint32_t sent_ts);
+/* A segment last sent at `sent_ts` was declared lost (and is resent).
+ * True if the model counted it. */
+bool kcp_rate_on_lost(struct kcp_rate *r, uint32_t sent_ts);
+/* A counted loss proved spurious: an earlier transmission arrived. */
+void kcp_rate_on_spurious(struct kcp_rate *r);
 /* The sender ran out of data with room left: samples until what is in
  * flight now is delivered do not lower the estimate. */
 void kcp_rate_app_limited(struct kcp_rate *r, uint32_t inflight);
