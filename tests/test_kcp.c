@@ -686,6 +686,59 @@ static void test_rtt_first_copy(void)
 	kcp_free(k);
 }
 
+/* A resend is needless when an ack shows an earlier transmission arrived:
+ * its own ACK echoing the earlier ts, or an ACK run's una releasing it
+ * with a ts older than the resend. An ack of the resend itself is not. */
+static void test_needless_resend(void)
+{
+	struct capture cap = {0};
+	struct kcp *k = capture_kcp(KCP_CC_RATE, &cap);
+	REQUIRE(k != NULL);
+	unsigned char a[24];
+	struct kcp_stats st;
+	CHECK(kcp_send(k, "x", 1) == 1);
+	kcp_flush(k, 0);
+	kcp_flush(k, 250); /* the 200 ms timer resends sn 0 */
+	kcp_get_stats(k, &st);
+	CHECK(st.segs_retrans == 1 && st.segs_spurious == 0);
+	put_hdr(a, 42, KCP_CMD_ACK, 32, 0, 0, 0, 0); /* echoes ts 0 */
+	CHECK(kcp_input(k, a, 24, 260) == 0);
+	kcp_get_stats(k, &st);
+	CHECK(st.segs_spurious == 1 && kcp_unacked(k) == 0);
+
+	/* sn 1: resent, and the resend arrived (its ts echoed) */
+	CHECK(kcp_send(k, "y", 1) == 1);
+	kcp_flush(k, 300);
+	kcp_get_stats(k, &st);
+	uint32_t resent = 300 + st.rto_ms + 100;
+	kcp_flush(k, resent);
+	kcp_get_stats(k, &st);
+	CHECK(st.segs_retrans == 2);
+	put_hdr(a, 42, KCP_CMD_ACK, 32, resent, 1, 0, 0);
+	CHECK(kcp_input(k, a, 24, resent + 50) == 0);
+	kcp_get_stats(k, &st);
+	CHECK(st.segs_spurious == 1 && kcp_unacked(k) == 0);
+
+	/* sns 2 and 3 sent at t, both resent at u; an in-order run 2..3
+	 * whose una (4) releases both, its ts t: both resends needless */
+	uint32_t t = resent + 100;
+	CHECK(kcp_send(k, "z", 1) == 1);
+	kcp_flush(k, t);
+	CHECK(kcp_send(k, "w", 1) == 1);
+	kcp_flush(k, t);
+	kcp_get_stats(k, &st);
+	uint32_t u = t + st.rto_ms + 100;
+	kcp_flush(k, u);
+	kcp_get_stats(k, &st);
+	CHECK(st.segs_retrans == 4);
+	put_hdr(a, 42, KCP_CMD_ACK, 32, t, 2, 4, 0);
+	a[5] = 1; /* frg: the run 2..3 */
+	CHECK(kcp_input(k, a, 24, u + 10) == 0);
+	kcp_get_stats(k, &st);
+	CHECK(st.segs_spurious == 3 && kcp_unacked(k) == 0);
+	kcp_free(k);
+}
+
 static void test_config(void)
 {
 	struct kcp_config c = cfg_default();
@@ -717,6 +770,7 @@ int main(void)
 	RUN(test_piggyback_and_wins);
 	RUN(test_ack_copies);
 	RUN(test_rtt_first_copy);
+	RUN(test_needless_resend);
 	RUN(test_sizes);
 	RUN(test_bidirectional);
 	RUN(test_impairments);
