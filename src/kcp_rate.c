@@ -34,18 +34,12 @@
 #define HEAVY_LOSS_MIN	      8u /* segments: a tiny round proves nothing */
 #define LOSS_UNIT	      1024u
 #define LOSS_COMP_MAX	      (LOSS_UNIT * HEAVY_LOSS_PCT / 100)
-#define PACE_BURST_MS	      2u
-/* ms: the BDP is computed with at least this RTT. On loopback or a LAN the
- * minimum (1 ms by the clock) is the unloaded figure; a busy receiver's
- * processing adds more, and a cwnd of 2 x bw x 1 ms left it idle. */
-#define BDP_RTT_FLOOR	  4u
-#define PACE_BURST_LAN_MS 5u
-#define BW_SLOT_MS	  10u /* shortest slot of the bandwidth max filter */
-#define PACE_BURST_SEGS	  2u
-#define CYCLE_LEN	  8u
-#define BULK_ROUNDS	  32u /* path_share: rounds unmarked to count as bulk */
-#define DRAIN_MAX_RTTS	  3u
-#define LO_BETA		  179u /* x/256: a congestion signal cuts to 0.7 x */
+#define BDP_RTT_FLOOR	      KCP_RATE_BDP_RTT_FLOOR
+#define BW_SLOT_MS	      10u /* shortest slot of the bandwidth max filter */
+#define CYCLE_LEN	      8u
+#define BULK_ROUNDS	      32u /* path_share: rounds unmarked to count as bulk */
+#define DRAIN_MAX_RTTS	      3u
+#define LO_BETA		      179u /* x/256: a congestion signal cuts to 0.7 x */
 /* x/256: with the bound on, pace above what the window allows, so that
  * the window, not the pacer, sets the rate (acks clock it). */
 #define LO_PACING_GAIN 320u
@@ -96,75 +90,6 @@ void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed)
 
 static uint32_t startup_thresh(const struct kcp_rate *r);
 
-/* ---- pacing ------------------------------------------------------------- */
-
-/* Below BDP_RTT_FLOOR of min RTT (a LAN, loopback) the pacer's millisecond
- * quantum is coarser than the path, and the bottleneck is a CPU, not a
- * queue to protect: the bucket then holds PACE_BURST_LAN_MS, so a process
- * that lost the CPU for a few ms catches up instead of losing the time
- * (the loopback bench's xchacha "sample / best tuned": 0.87 -> 0.94,
- * docs/bench/loopback.md). */
-static int64_t burst(const struct kcp_rate *r)
-{
-	uint64_t ms = r->min_rtt_valid && r->min_rtt < BDP_RTT_FLOOR
-			  ? PACE_BURST_LAN_MS
-			  : PACE_BURST_MS;
-	uint64_t b = r->pacing_rate * ms / 1000;
-	return (int64_t)max64(b, (uint64_t)PACE_BURST_SEGS * r->mss);
-}
-
-/* The bucket at `now` (no state change). A long gap is capped before the
- * multiplication: the bucket is full after PACE_BURST_MS anyway. The cap
- * is the current rate's: credit earned at an older, higher rate must not
- * survive a drop (the first flight's bucket, filled at the guessed initial
- * rate, once let 150 segments leave in bursts at twice a 20 Mbit/s link's
- * rate while the model said 12). */
-static int64_t credit_at(const struct kcp_rate *r, uint32_t now)
-{
-	int64_t cap = burst(r);
-	if (!r->credit_valid)
-		return cap;
-	int64_t c = r->credit;
-	int32_t dt = (int32_t)(now - r->credit_ts);
-	if (dt > 0) {
-		if (dt > 1000)
-			dt = 1000;
-		c += (int64_t)(r->pacing_rate * (uint64_t)dt / 1000);
-	}
-	return c > cap ? cap : c;
-}
-
-static void refill(struct kcp_rate *r, uint32_t now)
-{
-	int32_t dt = (int32_t)(now - r->credit_ts);
-	if (r->credit_valid && dt <= 0)
-		return;
-	r->credit = credit_at(r, now);
-	r->credit_ts = now;
-	r->credit_valid = true;
-}
-
-bool kcp_rate_may_send(struct kcp_rate *r, uint32_t now)
-{
-	refill(r, now);
-	return r->credit > 0;
-}
-
-uint32_t kcp_rate_wait(const struct kcp_rate *r, uint32_t now)
-{
-	int64_t c = credit_at(r, now);
-	if (c > 0)
-		return 0;
-	/* Until the bucket holds one byte: one segment may then overdraw
-	 * it, which keeps the average exact without waiting for a whole
-	 * segment's worth at low rates. */
-	uint64_t need = (uint64_t)(1 - c) * 1000;
-	uint64_t ms = (need + r->pacing_rate - 1) / r->pacing_rate;
-	if (ms == 0)
-		ms = 1;
-	return ms > 1000 ? 1000 : (uint32_t)ms;
-}
-
 /* ---- delivery-rate samples ---------------------------------------------- */
 
 void kcp_rate_on_send(struct kcp_rate *r, struct kcp_rate_tx *tx, uint32_t len,
@@ -192,8 +117,7 @@ void kcp_rate_on_send(struct kcp_rate *r, struct kcp_rate_tx *tx, uint32_t len,
 		tx->first_ts = r->round_ts;
 	}
 	tx->app_limited = r->app_limited_until != 0;
-	refill(r, now);
-	r->credit -= len;
+	kcp_rate_charge(r, len, now);
 }
 
 void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,

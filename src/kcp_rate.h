@@ -18,6 +18,11 @@
 #include <stdint.h>
 
 #define KCP_RATE_BW_ROUNDS 10 /* bandwidth max filter window, in rounds */
+/* ms: the BDP is computed with at least this RTT. On loopback or a LAN the
+ * minimum (1 ms by the clock) is the unloaded figure; a busy receiver's
+ * processing adds more, and a cwnd of 2 x bw x 1 ms left it idle. The
+ * pacer's bucket is deeper below it (kcp_pace.c). */
+#define KCP_RATE_BDP_RTT_FLOOR 4u
 
 /* What the flows to one peer share (kcp_set_path): the path's minimum RTT
  * and when it was last confirmed. Each flow's own minimum is inflated by
@@ -158,9 +163,11 @@ void kcp_rate_leave_path(struct kcp_rate *r);
  * faster than SRTT follows (0: no bound known). */
 uint32_t kcp_rate_rtt_bound(const struct kcp_rate *r);
 
-/* Pacing: true if a segment may leave at `now`; kcp_rate_on_send() charges
- * it. kcp_rate_wait() is the ms until one may (0 = now). */
+/* Pacing (kcp_pace.c): true if a segment may leave at `now`;
+ * kcp_rate_on_send() charges it (kcp_rate_charge). kcp_rate_wait() is the
+ * ms until one may (0 = now). */
 bool kcp_rate_may_send(struct kcp_rate *r, uint32_t now);
 uint32_t kcp_rate_wait(const struct kcp_rate *r, uint32_t now);
+void kcp_rate_charge(struct kcp_rate *r, uint32_t len, uint32_t now);
 
 #endif
