@@ -241,6 +241,8 @@ void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st)
 		st->bw_est = kcp->rate.bw;
 		st->min_rtt_ms = kcp->rate.min_rtt;
 		st->cc_state = kcp->rate.state;
+		st->queue_signals = kcp->rate.queue_signals;
+		st->loss_signals = kcp->rate.loss_signals;
 	}
 }
 

@@ -581,6 +581,8 @@ static void end_round(struct kcp_rate *r, uint32_t now)
 		/* Random loss never gets here: it neither builds a queue
 		 * nor, below HEAVY_LOSS_PCT, counts as congestion. */
 		bool q = r->rtt_high_rounds >= QUEUE_ROUNDS;
+		r->queue_signals += q;
+		r->loss_signals += !q;
 		bw_forget(r, now, q ? r->queue_ts : r->round_ts,
 			  q ? r->queue_delivered : r->round_delivered);
 		lo_cut(r);

@@ -87,6 +87,9 @@ struct kcp_rate {
 	uint32_t win_interval;
 	uint32_t drained_ts;	  /* when the last drain ended */
 	uint32_t rtt_high_rounds; /* consecutive rounds with a queue */
+	/* congestion signals answered in probe_bw: a standing queue, a heavy
+	 * loss round (stats: what made a flow cut) */
+	uint32_t queue_signals, loss_signals;
 	uint32_t queue_ts;	  /* when the first of them began, */
 	uint64_t queue_delivered; /* and delivered then */
 	uint32_t loss;		  /* smoothed share lost, x/1024 */

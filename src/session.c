@@ -71,11 +71,13 @@ static void log_kcp_stats(const struct session *s)
 	LOGV("[%s %08x] kcp: sent %" PRIu64 " segments (%" PRIu64
 	     " B), of them retransmitted %" PRIu64 " on timeout, %" PRIu64
 	     " fast (%" PRIu64 " needless); received %" PRIu64 " (%" PRIu64
-	     " B new); srtt %u ms, min rtt %u ms, bw %.1f Mbit/s, %s",
+	     " B new); srtt %u ms, min rtt %u ms, bw %.1f Mbit/s, %s, "
+	     "congestion: %u queue, %u loss",
 	     who(s), s->conv, st.segs_sent, st.bytes_sent, st.segs_retrans,
 	     st.segs_fast_retrans, st.segs_spurious, st.segs_recv,
 	     st.bytes_recv, st.srtt_ms, st.min_rtt_ms,
-	     (double)st.bw_est * 8 / 1e6, kcp_cc_state_name(st.cc_state));
+	     (double)st.bw_est * 8 / 1e6, kcp_cc_state_name(st.cc_state),
+	     st.queue_signals, st.loss_signals);
 }
 
 static void become_tombstone(struct session *s, bool graceful)
