@@ -76,9 +76,11 @@ struct seg {
 	 * 32768), so 16 bits hold it, and the segment header stays 56
 	 * bytes with rate_sent_ts. */
 	uint16_t fastack;
-	bool fast; /* fast retransmit due at the next flush */
-	bool rate_app_limited;
-	bool loss_counted; /* the rate model counted its last resend a loss */
+	/* Flags as bits: a third bool made the header 64 bytes, and every
+	 * segment buffer 8 bytes larger. */
+	bool fast : 1; /* fast retransmit due at the next flush */
+	bool rate_app_limited : 1;
+	bool loss_counted : 1; /* the rate model counted its last resend */
 	/* Header room then payload: a full segment is output in place. */
 	unsigned char buf[];
 };
