@@ -736,6 +736,28 @@ static void test_needless_resend(void)
 	CHECK(kcp_input(k, a, 24, u + 10) == 0);
 	kcp_get_stats(k, &st);
 	CHECK(st.segs_spurious == 3 && kcp_unacked(k) == 0);
+
+	/* sns 4..7 sent at v, resent at w; one datagram of two runs, 4..5
+	 * and 6..7, each header's una 8: the first una must not release
+	 * the second run before its ts bounds it (all four needless) */
+	uint32_t v = u + 500;
+	for (int i = 0; i < 4; i++) {
+		CHECK(kcp_send(k, "q", 1) == 1);
+		kcp_flush(k, v);
+	}
+	kcp_get_stats(k, &st);
+	uint32_t w = v + st.rto_ms + 100;
+	kcp_flush(k, w);
+	kcp_get_stats(k, &st);
+	CHECK(st.segs_retrans == 8);
+	unsigned char two[48];
+	put_hdr(two, 42, KCP_CMD_ACK, 32, v, 4, 8, 0);
+	two[5] = 1;
+	put_hdr(two + 24, 42, KCP_CMD_ACK, 32, v, 6, 8, 0);
+	two[24 + 5] = 1;
+	CHECK(kcp_input(k, two, sizeof(two), w + 10) == 0);
+	kcp_get_stats(k, &st);
+	CHECK(st.segs_spurious == 7 && kcp_unacked(k) == 0);
 	kcp_free(k);
 }
 
