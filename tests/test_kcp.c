@@ -686,78 +686,71 @@ static void test_rtt_first_copy(void)
 	kcp_free(k);
 }
 
+/* Sends n one-byte segments at t, then lets the timer resend them all;
+ * returns the resend's time. */
+static uint32_t send_then_resend(struct kcp *k, int n, uint32_t t)
+{
+	struct kcp_stats st;
+	for (int i = 0; i < n; i++) {
+		CHECK(kcp_send(k, "x", 1) == 1);
+		kcp_flush(k, t);
+	}
+	kcp_get_stats(k, &st);
+	uint64_t before = st.segs_retrans;
+	uint32_t resent = t + st.rto_ms + 100;
+	kcp_flush(k, resent);
+	kcp_get_stats(k, &st);
+	CHECK(st.segs_retrans == before + (uint64_t)n);
+	return resent;
+}
+
+/* Feeds k one ACK header per run (first sn, length) in one datagram,
+ * each echoing ts and carrying una; returns the needless resends. */
+static uint64_t ack_runs(struct kcp *k, uint32_t ts, uint32_t una,
+			 const uint32_t (*runs)[2], int n, uint32_t now)
+{
+	unsigned char d[4 * 24];
+	struct kcp_stats st;
+	for (int i = 0; i < n; i++) {
+		put_hdr(d + 24 * i, 42, KCP_CMD_ACK, 32, ts, runs[i][0], una,
+			0);
+		d[24 * i + 5] = (unsigned char)(runs[i][1] - 1); /* frg */
+	}
+	CHECK(kcp_input(k, d, 24 * (size_t)n, now) == 0);
+	kcp_get_stats(k, &st);
+	return st.segs_spurious;
+}
+
 /* A resend is needless when an ack shows an earlier transmission arrived:
- * its own ACK echoing the earlier ts, or an ACK run's una releasing it
- * with a ts older than the resend. An ack of the resend itself is not. */
+ * its own ACK echoing the earlier ts, or an ACK run (released by the run
+ * or by una) with a ts older than the resend. An ack of the resend itself
+ * is not. */
 static void test_needless_resend(void)
 {
 	struct capture cap = {0};
 	struct kcp *k = capture_kcp(KCP_CC_RATE, &cap);
 	REQUIRE(k != NULL);
-	unsigned char a[24];
-	struct kcp_stats st;
-	CHECK(kcp_send(k, "x", 1) == 1);
-	kcp_flush(k, 0);
-	kcp_flush(k, 250); /* the 200 ms timer resends sn 0 */
-	kcp_get_stats(k, &st);
-	CHECK(st.segs_retrans == 1 && st.segs_spurious == 0);
-	put_hdr(a, 42, KCP_CMD_ACK, 32, 0, 0, 0, 0); /* echoes ts 0 */
-	CHECK(kcp_input(k, a, 24, 260) == 0);
-	kcp_get_stats(k, &st);
-	CHECK(st.segs_spurious == 1 && kcp_unacked(k) == 0);
-
-	/* sn 1: resent, and the resend arrived (its ts echoed) */
-	CHECK(kcp_send(k, "y", 1) == 1);
-	kcp_flush(k, 300);
-	kcp_get_stats(k, &st);
-	uint32_t resent = 300 + st.rto_ms + 100;
-	kcp_flush(k, resent);
-	kcp_get_stats(k, &st);
-	CHECK(st.segs_retrans == 2);
-	put_hdr(a, 42, KCP_CMD_ACK, 32, resent, 1, 0, 0);
-	CHECK(kcp_input(k, a, 24, resent + 50) == 0);
-	kcp_get_stats(k, &st);
-	CHECK(st.segs_spurious == 1 && kcp_unacked(k) == 0);
-
-	/* sns 2 and 3 sent at t, both resent at u; an in-order run 2..3
-	 * whose una (4) releases both, its ts t: both resends needless */
-	uint32_t t = resent + 100;
-	CHECK(kcp_send(k, "z", 1) == 1);
-	kcp_flush(k, t);
-	CHECK(kcp_send(k, "w", 1) == 1);
-	kcp_flush(k, t);
-	kcp_get_stats(k, &st);
-	uint32_t u = t + st.rto_ms + 100;
-	kcp_flush(k, u);
-	kcp_get_stats(k, &st);
-	CHECK(st.segs_retrans == 4);
-	put_hdr(a, 42, KCP_CMD_ACK, 32, t, 2, 4, 0);
-	a[5] = 1; /* frg: the run 2..3 */
-	CHECK(kcp_input(k, a, 24, u + 10) == 0);
-	kcp_get_stats(k, &st);
-	CHECK(st.segs_spurious == 3 && kcp_unacked(k) == 0);
-
-	/* sns 4..7 sent at v, resent at w; one datagram of two runs, 4..5
-	 * and 6..7, each header's una 8: the first una must not release
-	 * the second run before its ts bounds it (all four needless) */
-	uint32_t v = u + 500;
-	for (int i = 0; i < 4; i++) {
-		CHECK(kcp_send(k, "q", 1) == 1);
-		kcp_flush(k, v);
-	}
-	kcp_get_stats(k, &st);
-	uint32_t w = v + st.rto_ms + 100;
-	kcp_flush(k, w);
-	kcp_get_stats(k, &st);
-	CHECK(st.segs_retrans == 8);
-	unsigned char two[48];
-	put_hdr(two, 42, KCP_CMD_ACK, 32, v, 4, 8, 0);
-	two[5] = 1;
-	put_hdr(two + 24, 42, KCP_CMD_ACK, 32, v, 6, 8, 0);
-	two[24 + 5] = 1;
-	CHECK(kcp_input(k, two, sizeof(two), w + 10) == 0);
-	kcp_get_stats(k, &st);
-	CHECK(st.segs_spurious == 7 && kcp_unacked(k) == 0);
+	/* sn 0: its ACK echoes the first transmission's ts 0 */
+	uint32_t r = send_then_resend(k, 1, 0);
+	static const uint32_t sn0[][2] = {{0, 1}};
+	CHECK(ack_runs(k, 0, 0, sn0, 1, r + 10) == 1);
+	/* sn 1: the resend arrived (its ts echoed): not needless */
+	r = send_then_resend(k, 1, r + 100);
+	static const uint32_t sn1[][2] = {{1, 1}};
+	CHECK(ack_runs(k, r, 0, sn1, 1, r + 50) == 1);
+	/* sns 2, 3: an in-order run whose una (4) covers it, ts t */
+	uint32_t t = r + 100;
+	r = send_then_resend(k, 2, t);
+	static const uint32_t run2[][2] = {{2, 2}};
+	CHECK(ack_runs(k, t, 4, run2, 1, r + 10) == 3);
+	/* sns 4..7: one datagram of two runs, each header's una 8: the
+	 * first una must not release the second run before its ts bounds
+	 * it (all four needless) */
+	t = r + 500;
+	r = send_then_resend(k, 4, t);
+	static const uint32_t two[][2] = {{4, 2}, {6, 2}};
+	CHECK(ack_runs(k, t, 8, two, 2, r + 10) == 7);
+	CHECK(kcp_unacked(k) == 0);
 	kcp_free(k);
 }
 
