@@ -101,7 +101,7 @@ struct kcp_rate {
 	uint32_t bw_slot_idx, bw_slot_ts;     /* the slot filled now */
 	uint64_t bw;			      /* bytes/s, max of the slots */
 	uint64_t bw_lo;	 /* bytes/s: after a congestion signal, the AIMD
-			  * window per min RTT (lo_cut in kcp_rate.c) */
+			  * window per min RTT (kcp_lo.c) */
 	uint32_t lo_inc; /* segments per round trip it grows by next */
 	bool min_rtt_valid;
 	uint32_t min_rtt, min_rtt_ts;
@@ -165,6 +165,12 @@ void kcp_rate_leave_path(struct kcp_rate *r);
  * drain the in-flight cap lets it grow by the gain within a round trip,
  * faster than SRTT follows (0: no bound known). */
 uint32_t kcp_rate_rtt_bound(const struct kcp_rate *r);
+
+/* The AIMD bound (kcp_lo.c), from end_round() in PROBE_BW: a congestion
+ * signal cuts it (bw already restarted from the delivery); a round
+ * without one grows it. */
+void kcp_lo_cut(struct kcp_rate *r);
+void kcp_lo_grow(struct kcp_rate *r);
 
 /* Pacing (kcp_pace.c): true if a segment may leave at `now`;
  * kcp_rate_on_send() charges it (kcp_rate_charge). kcp_rate_wait() is the
