@@ -100,9 +100,14 @@ struct kcp_rate {
 	uint64_t bw_slot[KCP_RATE_BW_ROUNDS]; /* max sample per round */
 	uint32_t bw_slot_idx, bw_slot_ts;     /* the slot filled now */
 	uint64_t bw;			      /* bytes/s, max of the slots */
-	uint64_t bw_lo;	 /* bytes/s: after a congestion signal, the AIMD
-			  * window per min RTT (kcp_lo.c) */
+	uint64_t bw_lo; /* bytes/s: after a congestion signal, the AIMD
+			 * window per min RTT (kcp_lo.c) */
+	/* its release (kcp_lo.c): its value then, rounds it stands first,
+	 * the round it was set and the one it was last released in */
+	uint64_t lo_freed_bw;
+	uint32_t lo_hold, lo_since, lo_freed_round;
 	uint32_t lo_inc; /* segments per round trip it grows by next */
+	bool lo_freed;
 	bool min_rtt_valid;
 	uint32_t min_rtt, min_rtt_ts;
 
@@ -168,7 +173,7 @@ uint32_t kcp_rate_rtt_bound(const struct kcp_rate *r);
 
 /* The AIMD bound (kcp_lo.c), from end_round() in PROBE_BW: a congestion
  * signal cuts it (bw already restarted from the delivery); a round
- * without one grows it. */
+ * without one grows it, and may release it. */
 void kcp_lo_cut(struct kcp_rate *r);
 void kcp_lo_grow(struct kcp_rate *r);
 

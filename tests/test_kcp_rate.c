@@ -32,8 +32,8 @@ struct rflow {
 	struct kcp *tx, *rx;
 	struct rout otx, orx;
 	uint32_t conv;
-	uint64_t start;
-	bool bulk; /* else one msg_len message every msg_every ms */
+	uint64_t start, stop; /* stop: no more data from then (0: never) */
+	bool bulk;	      /* else one msg_len message every msg_every ms */
 	uint32_t msg_len, msg_every;
 	uint64_t next_msg, msgs_sent, msgs_done;
 	uint64_t msg_at[MSG_RING];
@@ -153,7 +153,9 @@ static void app(struct rsim *s, struct rflow *f)
 	static unsigned char buf[65536];
 	if (s->now < f->start)
 		return;
-	if (f->bulk) {
+	if (f->stop != 0 && s->now >= f->stop) {
+		/* only read what is still on its way */
+	} else if (f->bulk) {
 		while (kcp_send(f->tx, zeros, sizeof(zeros)) > 0)
 			;
 	} else {
@@ -643,7 +645,7 @@ static void test_fairness(void)
 	}
 	/* Apart (two client/server pairs): the lab's setup with starts up
 	 * to a second apart meets the goal with room (0.95-1.00 since the
-	 * AIMD bound, lo_cut in kcp_rate.c); a start 2 s into a 100 ms
+	 * AIMD bound, kcp_lo.c); a start 2 s into a 100 ms
 	 * path's run, measured 8 s later, does not (docs/CONGESTION.md,
 	 * "Open"): that bound pins what we have. */
 	static const uint64_t lab_starts[] = {0, 500, 1000};
@@ -672,6 +674,52 @@ static void test_fairness(void)
 			two_flows(fs, false, st, 10000);
 		}
 	}
+}
+
+/* A flow alone but for a while: B (another client/server pair) sends
+ * from 3 s to 5 s, and A answers the queue the two build with the AIMD
+ * window (kcp_lo.c). Once B has gone, A is alone again and must fill
+ * the link as a lone flow does (49.1 of 50 Mbit/s): when the window was
+ * never released, A stayed on its sawtooth, 48.3 and 46.9 Mbit/s over
+ * [8 s, 18 s] at 0% and 5% loss. `loss_ppm`: the path's random loss. */
+static void lone_after(uint32_t loss_ppm)
+{
+	struct rsim s;
+	struct memlink_cfg l = bottleneck(loss_ppm);
+	struct kcp_config c = rate_cfg();
+	if (!CHECK(rsim_init(&s, 37 + loss_ppm, &l)))
+		return;
+	struct rflow *a = rsim_add(&s, &c, 0, true);
+	struct rflow *b = rsim_add(&s, &c, 3000, true);
+	b->stop = 5000;
+	CHECK(run_traced(&s, a, 8000));
+	uint64_t a0 = a->rx_bytes, b0 = b->rx_bytes;
+	measure_from(&s, 8000);
+	CHECK(run_traced(&s, a, 18000));
+	double ga = (double)(a->rx_bytes - a0) / 10000;
+	struct kcp_stats st;
+	kcp_get_stats(a->tx, &st);
+	/* The loss is before the bottleneck (memlink): a lone flow fills
+	 * the link through it (test_random_loss). */
+	printf("  loss %.1f%%, [8 s, 18 s]: flow A %.2f Mbit/s (link %.0f), "
+	       "B %llu bytes; A's signals: %u queue, %u loss; queue mean "
+	       "%.1f ms\n",
+	       loss_ppm / 1e4, mbit(ga), mbit(RATE_BPMS),
+	       (unsigned long long)(b->rx_bytes - b0), st.queue_signals,
+	       st.loss_signals,
+	       (double)s.q_sum_us / (double)(s.q_n ? s.q_n : 1) / 1000);
+	show("flow A", &s, a);
+	CHECK(st.queue_signals + st.loss_signals > 0); /* the case exists */
+	CHECK(b->rx_bytes == b0);		       /* B is gone */
+	CHECK(ga >= 0.97 * RATE_BPMS);
+	CHECK(s.q_max_us < 2 * DELAY_MS * 1000);
+	rsim_free(&s);
+}
+
+static void test_lone_after_competition(void)
+{
+	lone_after(0);
+	lone_after(50000);
 }
 
 /* Two flows to one peer, one of them feeding a slow reader (1 Mbit/s,
@@ -851,6 +899,7 @@ int main(void)
 	RUN(test_rate_drop);
 	RUN(test_outage);
 	RUN(test_fairness);
+	RUN(test_lone_after_competition);
 	RUN(test_slow_reader);
 	RUN(test_path_rto);
 	RUN(test_interactive);
