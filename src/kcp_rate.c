@@ -282,23 +282,22 @@ bool kcp_rate_on_lost(struct kcp_rate *r, uint32_t sent_ts)
 	 * in probe_bw for seconds). */
 	if (!r->min_rtt_valid)
 		return false;
-	/* Lost in startup's drain, or sent before it ended: startup's own
-	 * overshoot, found a round trip late. Counted in probe_bw, its
+	/* Lost in the drain after startup, or sent before it ended: startup's
+	 * own overshoot, found a round trip late. Counted in probe_bw, its
 	 * 1,900 queue drops on the lab's 300 ms path read as heavy loss and
-	 * halved the estimate a second after startup. (After a congestion
-	 * signal's drain they still count: 8 flows apart kept a 75 ms queue
-	 * instead of 62 in the sim without them.) */
-	if (r->startup_drain && (r->state == KCP_STATE_DRAIN ||
-				 (int32_t)(sent_ts - r->drained_ts) < 0))
+	 * halved the estimate a second after startup. (Only startup drains:
+	 * a congestion signal later cuts the window, kcp_lo.c.) */
+	if (r->filled && (r->state == KCP_STATE_DRAIN ||
+			  (int32_t)(sent_ts - r->drained_ts) < 0))
 		return false;
 	r->round_lost++;
 	return true;
 }
 
 /* A timer that fired early (a scheduling hiccup of 10-30 ms is half a
- * 20 ms path's RTO: the lab's 0% cells saw ~1,600 such resends in 20 s)
- * is no loss: counted, a burst of them read as a heavy loss round. Only
- * the current round's count can be taken back. */
+ * 20 ms path's RTO: the lab's 0% / 20 ms cell saw 173 such resends in
+ * 20 s, all proved needless) is no loss: counted, a burst of them read as a
+ * heavy loss round. Only the current round's count can be taken back. */
 void kcp_rate_on_spurious(struct kcp_rate *r)
 {
 	if (r->round_lost > 0)
@@ -332,7 +331,7 @@ static void bw_recompute(struct kcp_rate *r)
  * from the last round alone after a queue: with a second flow through
  * the link, that round was often the one the other flow yielded in (its
  * own reset), and the two took turns resetting to inflated figures while
- * a 50 ms queue stood (`CCDBG`-style traces of two flows apart). A span
+ * a 50 ms queue stood (`RDEBUG=2` traces of two flows apart). A span
  * shorter than BW_SLOT_MS is too short to measure with a millisecond
  * clock (loopback, a LAN): it may say almost anything, so there the
  * estimate falls by half at most. */
@@ -376,8 +375,7 @@ static void take_sample(struct kcp_rate *r)
  * round's rate once a quarter of a round trip has passed. */
 static void round_sample(struct kcp_rate *r)
 {
-	bool startup =
-	    !r->filled || (r->state == KCP_STATE_DRAIN && r->startup_drain);
+	bool startup = !r->filled || r->state == KCP_STATE_DRAIN;
 	if (!startup || !r->min_rtt_valid ||
 	    r->win_interval < max32(BW_SLOT_MS, r->min_rtt / 4))
 		return;
@@ -450,7 +448,6 @@ static void enter_probe_bw(struct kcp_rate *r, uint32_t now)
 
 static void enter_drain(struct kcp_rate *r, uint32_t now)
 {
-	r->startup_drain = r->state == KCP_STATE_STARTUP;
 	r->drain_ts = now;
 	r->filled = true;
 	r->state = KCP_STATE_DRAIN;
@@ -620,8 +617,7 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t lost,
 	 * may never fall to one BDP, hence the time limit (a one-BDP queue
 	 * drains in 1.5 round trips at DRAIN_GAIN). */
 	if (r->state == KCP_STATE_DRAIN &&
-	    (inflight - (r->startup_drain ? lost : 0) <=
-		 bdp_segs(r, GAIN_UNIT) ||
+	    (inflight - lost <= bdp_segs(r, GAIN_UNIT) ||
 	     now - r->drain_ts > DRAIN_MAX_RTTS * r->min_rtt)) {
 		r->drained_ts = now;
 		enter_probe_bw(r, now);

@@ -77,7 +77,6 @@ struct kcp_rate {
 	uint32_t round_rtt_n;		  /* RTT samples this round, */
 	uint64_t round_rtt_sum;		  /* and their sum (ms) */
 	uint32_t queue_samples; /* RTT samples in a row above a small queue */
-	bool startup_drain;	/* this drain ends a startup */
 	/* This round's deliveries so far (startup: round_sample): its first
 	 * ack and that segment's send time, the bytes acked since of
 	 * segments sent after it, and the longer of the two spans. */
