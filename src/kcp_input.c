@@ -183,10 +183,10 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 	bool have_max = false;
 	uint32_t max_sn = 0, max_ts = 0;
 	/* The newest una the datagram carried: applied after its ACKs, so
-	 * that each run, not an una covering the whole batch, releases its
-	 * sns and bounds which transmission arrived (a needless resend
-	 * shows that way: with the una first, the lab's needless timer
-	 * resends went uncounted). */
+	 * that each run, not the first header's una covering the whole
+	 * batch, releases its sns and bounds which transmission arrived
+	 * (test_needless_resend: with the una first, the resends in a
+	 * datagram's later runs went uncounted). */
 	bool have_una = false;
 	uint32_t una = 0;
 	/* Only the counts: the per-datagram path need not clear 256 bytes. */
