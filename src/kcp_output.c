@@ -156,14 +156,6 @@ static uint32_t seg_rto(const struct kcp *kcp)
 	return rto;
 }
 
-static void arm_resend(struct kcp *kcp, uint32_t t, uint32_t now)
-{
-	if (!kcp->resend_set || before(t - now, kcp->resend_min - now)) {
-		kcp->resend_min = t;
-		kcp->resend_set = true;
-	}
-}
-
 /* Sends due retransmissions as far as the pacer allows; what it holds back
  * stays due (fast flag kept, deadline in the past) for the next flush. */
 static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
@@ -175,10 +167,19 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 		struct seg *s = *snd_slot(kcp, sn);
 		if (s == NULL)
 			continue;
+		if (kcp_reo_held(kcp, s)) {
+			uint32_t due = kcp_reo_deadline(kcp, s);
+			if (after_eq(now, due)) {
+				s->fast = true;
+				kcp->lost_live++;
+			} else {
+				kcp_arm_resend(kcp, due, now);
+			}
+		}
 		if ((s->fast || after_eq(now, s->resendts)) &&
 		    !pace_ok(kcp, now)) {
 			held |= s->fast;
-			arm_resend(kcp, s->resendts, now);
+			kcp_arm_resend(kcp, s->resendts, now);
 			continue;
 		}
 		if (kcp->rate_on && (s->fast || after_eq(now, s->resendts)))
@@ -199,7 +200,7 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 			timeout = true;
 			emit_seg(kcp, h, s, now);
 		}
-		arm_resend(kcp, s->resendts, now);
+		kcp_arm_resend(kcp, s->resendts, now);
 	}
 	kcp->fast_pending = held;
 	if (timeout) /* RFC 6298 5.5: back off; the next sample undoes it */
@@ -325,7 +326,7 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 		kcp->flight_live++;
 		kcp->flight_bytes += s->len;
 		emit_seg(kcp, &h, s, now);
-		arm_resend(kcp, s->resendts, now);
+		kcp_arm_resend(kcp, s->resendts, now);
 	}
 	/* Out of data with room to spare in the cwnd, or held by the peer's
 	 * window (a reader slower than the path; whatever the cwnd says,

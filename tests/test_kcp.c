@@ -754,6 +754,68 @@ static void test_needless_resend(void)
 	kcp_free(k);
 }
 
+static uint64_t fast_resends(const struct kcp *k)
+{
+	struct kcp_stats st;
+	kcp_get_stats(k, &st);
+	CHECK(st.segs_retrans == 0); /* never the timeout here */
+	return st.segs_fast_retrans;
+}
+
+/* Reordering: an arrival after one sent 3 ms later sets a 4 ms reorder
+ * window; skips by segments sent less than that later do not count as a
+ * loss, later ones do; a segment the window holds with nothing sent
+ * after it goes by RACK's timer, well before the timeout; a path that
+ * stopped reordering has the window forgotten. */
+static void test_reorder_window(void)
+{
+	struct capture cap = {0};
+	struct kcp *k = capture_kcp(KCP_CC_NONE, &cap);
+	REQUIRE(k != NULL);
+	for (uint32_t t = 0; t < 10; t++) { /* sn t sent at t */
+		CHECK(kcp_send(k, "x", 1) == 1);
+		kcp_flush(k, t);
+	}
+	static const uint32_t a0[][2] = {{0, 1}}, a3[][2] = {{3, 1}},
+			      a4[][2] = {{4, 1}}, a6[][2] = {{6, 1}};
+	ack_runs(k, 3, 0, a3, 1, 100); /* skips 0, 1, 2 once */
+	ack_runs(k, 0, 0, a0, 1, 101); /* sn 0 came after sn 3 */
+	ack_runs(k, 4, 0, a4, 1, 104); /* skips 1, 2 again, 3 and 2 ms on */
+	kcp_flush(k, 104);
+	CHECK(fast_resends(k) == 0);
+	ack_runs(k, 6, 0, a6, 1, 106); /* 5 and 4 ms on: 1 and 2 are lost */
+	kcp_flush(k, 106);
+	CHECK(fast_resends(k) == 2);
+	/* all acked; then a burst of three in one ms, its first lost */
+	static const uint32_t a9[][2] = {{9, 1}}, a11[][2] = {{11, 2}};
+	ack_runs(k, 9, 10, a9, 1, 150);
+	CHECK(kcp_unacked(k) == 0);
+	for (int i = 0; i < 3; i++) { /* a flush each: three segments */
+		CHECK(kcp_send(k, "x", 1) == 1);
+		kcp_flush(k, 200);
+	}
+	ack_runs(k, 200, 0, a11, 1, 300);
+	uint32_t due = kcp_next_deadline(k, 300);
+	struct kcp_stats st;
+	kcp_get_stats(k, &st);
+	CHECK(due > 300 && due < 300 + st.rto_ms / 2);
+	kcp_flush(k, due - 1);
+	CHECK(fast_resends(k) == 2);
+	kcp_flush(k, due);
+	CHECK(fast_resends(k) == 3);
+	/* seconds without reordering: a skip counts at once again */
+	static const uint32_t a13[][2] = {{13, 1}}, a14[][2] = {{14, 2}};
+	ack_runs(k, due, 13, a13, 1, due + 100);
+	for (int i = 0; i < 3; i++) {
+		CHECK(kcp_send(k, "x", 1) == 1);
+		kcp_flush(k, 3000);
+	}
+	ack_runs(k, 3000, 0, a14, 1, 3100);
+	kcp_flush(k, 3100);
+	CHECK(fast_resends(k) == 4);
+	kcp_free(k);
+}
+
 static void test_config(void)
 {
 	struct kcp_config c = cfg_default();
@@ -786,6 +848,7 @@ int main(void)
 	RUN(test_ack_copies);
 	RUN(test_rtt_first_copy);
 	RUN(test_needless_resend);
+	RUN(test_reorder_window);
 	RUN(test_sizes);
 	RUN(test_bidirectional);
 	RUN(test_impairments);
