@@ -27,7 +27,9 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # CLEANUP_EXTRA: read by cleanup in lib.sh
 
-# "loss one-way-delay-ms rate-mbit": RTT = 2 x delay.
+# "loss one-way-delay-ms rate-mbit [jitter-ms]": RTT = 2 x delay; jitter:
+# each datagram's delay varies by up to +-jitter ms, which reorders them
+# (a busy Wi-Fi or mobile hop).
 LAB_SCENARIOS=(
 	"0 10 50"
 	"0.01 50 50"
@@ -394,7 +396,7 @@ lab_report() {
 }
 
 bench_lossy() {
-	local sc loss delay rate label who
+	local sc loss delay rate jitter jargs label who
 	# BENCH_LAB: another lab.sh with the same interface (for testing)
 	LAB=${BENCH_LAB:-$HERE/lab.sh}
 	if [ ! -f "$LAB" ]; then
@@ -424,11 +426,16 @@ bench_lossy() {
 	LAB_LABELS=()
 	say "== lossy-link lab, $LAB_T s per run (load $LAB_LOAD)"
 	for sc in "${LAB_SCENARIOS[@]}"; do
-		read -r loss delay rate <<<"$sc"
+		read -r loss delay rate jitter <<<"$sc"
 		label="$(calc "100 * $loss")% / $((2 * delay)) ms / $rate Mbit"
+		jargs=()
+		if [ -n "$jitter" ] && [ "$jitter" != 0 ]; then
+			label+=" / +-$jitter ms"
+			jargs=(--jitter "$jitter" --reorder-ok)
+		fi
 		LAB_LABELS+=("$label")
 		if ! lab up --rate "$rate" --delay "$delay" --loss "$loss" \
-			>"$WORK/lab_up.log" 2>&1; then
+			"${jargs[@]}" >"$WORK/lab_up.log" 2>&1; then
 			warn "lab.sh up failed for $label:"
 			tail -n 5 "$WORK/lab_up.log" >&2
 			for who in "${LAB_CONTENDERS[@]}"; do

@@ -7,6 +7,7 @@
 # fast resends, needless ones, congestion signals answered). The 100 ms
 # rows stay in $TRACE_OUT.trace when TRACE_OUT is set. As root.
 # Example: the 2%/300 ms cell's startup:  trace.sh build 100 150 0.02
+# JITTER=ms: each datagram's delay varies by up to +-ms, reordering them.
 set -u
 B=$(cd "${1:?usage: $0 BUILD RATE_MBIT ONE_WAY_MS LOSS [SECS]}" && pwd) || exit 2
 RATE=${2:?rate}
@@ -26,7 +27,9 @@ cleanup() {
 trap cleanup EXIT
 
 PSK=$("$B/kcptun-libev" --genpsk xchacha20poly1305_ietf) || exit 1
-lab up --rate "$RATE" --delay "$DELAY" --loss "$LOSS" \
+JARGS=()
+[ "${JITTER:-0}" != 0 ] && JARGS=(--jitter "$JITTER" --reorder-ok)
+lab up --rate "$RATE" --delay "$DELAY" --loss "$LOSS" "${JARGS[@]}" \
 	--trace "$OUTP.trace" >/dev/null || exit 1
 conf() { # FILE BODY: the sample configs' kcp settings, loglevel 3
 	printf '{%s, "method": "xchacha20poly1305_ietf", "psk": "%s", "loglevel": 3}\n' \
