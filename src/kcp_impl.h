@@ -119,11 +119,14 @@ struct kcp {
 	uint32_t resend_min; /* <= every in-flight deadline */
 	bool fast_pending;
 	/* Reordering (RACK's idea, RFC 8985): the newest transmission known
-	 * to have arrived (its send ts, its sn for ties within a ms), the
-	 * reorder window learnt from arrivals that came after a later-sent
-	 * one (ms, 0 until reordering is seen) and when it was last seen. */
-	bool rack_set;
+	 * to have arrived (its send ts, its sn for ties within a ms), and the
+	 * newest as of this input call (rack_in_*: a datagram's acks come in
+	 * sn order, not in the order they arrived); the reorder window learnt
+	 * from arrivals that came after a later-sent one (ms, 0 until
+	 * reordering is seen) and when it was last seen. */
+	bool rack_set, rack_in_set;
 	uint32_t rack_ts, rack_sn, rack_rtt; /* rack_rtt: that one's RTT */
+	uint32_t rack_in_ts, rack_in_sn;
 	uint32_t reo_wnd, reo_seen;
 	bool dead;
 	bool probe_armed;

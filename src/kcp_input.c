@@ -19,23 +19,34 @@ enum ack_kind {
 #define REO_KEEP_RTTS 16u
 #define REO_KEEP_MIN  1000u
 
-/* A transmission sent at ts arrived (an exact echo). Arriving after one
- * sent later is reordering, by the send times' distance: the reorder
- * window grows to cover it, up to a quarter of the smoothed RTT (RFC
- * 8985's bound: beyond it, waiting costs more than a needless resend). */
+/* (ts, sn) of one transmission is newer than (ts0, sn0)'s: sent later, or
+ * in the same ms after it (a flush sends in sn order). */
+static bool sent_after(uint32_t ts, uint32_t sn, uint32_t ts0, uint32_t sn0)
+{
+	return before(ts0, ts) || (ts == ts0 && before(sn0, sn));
+}
+
+/* A transmission sent at ts arrived (an exact echo). Arriving in a later
+ * datagram than one sent after it is reordering, by the send times'
+ * distance: the reorder window grows to cover it, up to a quarter of the
+ * smoothed RTT (RFC 8985's bound: beyond it, waiting costs more than a
+ * needless resend). Within a datagram the acks come sorted by sn, so
+ * their order says nothing; nor does it matter: a segment acked in the
+ * same call as the ones above it was never a hole. */
 static void note_arrival(struct kcp *kcp, uint32_t sn, uint32_t ts,
 			 uint32_t now)
 {
-	if (!kcp->rack_set || before(kcp->rack_ts, ts) ||
-	    (ts == kcp->rack_ts && before(kcp->rack_sn, sn))) {
+	if (!kcp->rack_set || sent_after(ts, sn, kcp->rack_ts, kcp->rack_sn)) {
 		kcp->rack_set = true;
 		kcp->rack_ts = ts;
 		kcp->rack_sn = sn;
 		kcp->rack_rtt = after_eq(now, ts) ? now - ts : 0;
-		return;
 	}
+	if (!kcp->rack_in_set ||
+	    sent_after(ts, sn, kcp->rack_in_ts, kcp->rack_in_sn))
+		return;
 	uint32_t cap = kcp->rtt.valid ? kcp->rtt.srtt8 / 32 : 0;
-	uint32_t want = umin(kcp->rack_ts - ts + 1, cap);
+	uint32_t want = umin(kcp->rack_in_ts - ts + 1, cap);
 	if (kcp->reo_wnd < want)
 		kcp->reo_wnd = want;
 	kcp->reo_seen = now;
@@ -236,6 +247,9 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 
 	if (len == 0)
 		return -1;
+	kcp->rack_in_set = kcp->rack_set;
+	kcp->rack_in_ts = kcp->rack_ts;
+	kcp->rack_in_sn = kcp->rack_sn;
 	while (off < len) {
 		struct hdr h;
 		/* A PUSH longer than our mss means the peer's mtu is larger

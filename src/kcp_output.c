@@ -3,6 +3,7 @@
  * deadline of the next flush. */
 #include "kcp_impl.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The rate controller's cap is in bytes: an interactive flow sends small
@@ -220,42 +221,102 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
  * than the duplicates did (the copies mostly extend runs: a batch's acks
  * continue the previous batch's). Repeats never make a datagram of their
  * own: flush_acks runs only when new acks are due. */
-/* Consecutive sns in arrival order go out as one ACK of a run (frg = its
- * length - 1, ts of its last): a steady stream costs one 24-byte segment
- * per batch instead of one per data segment. */
+/* Sorts acks[from, to) by sn: insertion for a batch (nearly in order on
+ * most paths), qsort for a long list (a peer's reversed burst must not cost
+ * quadratic time). */
+static int ack_cmp(const void *a, const void *b)
+{
+	const struct ack *x = a, *y = b;
+	return x->sn == y->sn ? 0 : before(x->sn, y->sn) ? -1 : 1;
+}
+
+static void acks_sort(struct ack *a, uint32_t from, uint32_t to)
+{
+	if (to - from > 32) {
+		qsort(a + from, to - from, sizeof(*a), ack_cmp);
+		return;
+	}
+	for (uint32_t i = from + 1; i < to; i++) {
+		struct ack x = a[i];
+		uint32_t j = i;
+		while (j > from && before(x.sn, a[j - 1].sn)) {
+			a[j] = a[j - 1];
+			j--;
+		}
+		a[j] = x;
+	}
+}
+
+/* Adds one ack to the open run h, or emits h and opens a new one. A run
+ * (frg = its length - 1) carries its last sn's echoed ts, and promises
+ * the sender that each earlier sn's arriving transmission was sent no
+ * later than that (kcp_input.c, ACK_BY): so a run grows only by an sn
+ * whose ts is not older. The same sn twice (a duplicate's ack) needs one
+ * ack. */
+static void run_add(struct kcp *kcp, struct hdr *h, bool *open,
+		    const struct ack *a)
+{
+	if (*open && a->sn == h->sn + h->frg)
+		return;
+	if (*open && a->sn == h->sn + h->frg + 1u && h->frg < ACK_RUN_MAX &&
+	    after_eq(a->ts, h->ts)) {
+		h->frg++;
+		h->ts = a->ts;
+		return;
+	}
+	if (*open)
+		emit_ctl(kcp, h);
+	*open = true;
+	h->sn = a->sn;
+	h->ts = a->ts;
+	h->frg = 0;
+}
+
+/* The pending acks go out as runs of consecutive sns, in sn order: a
+ * steady stream costs one 24-byte ACK per batch instead of one per data
+ * segment. In sn order, not arrival order: on a path that reorders (0-3
+ * ms of jitter) arrival order broke the runs into ones and twos, and acks
+ * took 6.0 MB of the reverse path where 0.55 MB did without jitter (lab,
+ * 1%/100 ms/50 Mbit, 20 s: wire/goodput 1.137 against 1.089). The list
+ * keeps three spans, each sorted: acks[0, ack_old) go for the last time,
+ * [ack_old, ack_rep) for the second, [ack_rep, ack_n) are new; they are
+ * emitted merged. */
 static void flush_acks(struct kcp *kcp, struct hdr *h)
 {
-	uint32_t keep = 0, keep_old = 0;
-	uint32_t rep = kcp->ack_rep, old = umin(kcp->ack_old, rep);
+	uint32_t n = kcp->ack_n, rep = kcp->ack_rep;
+	uint32_t old = umin(kcp->ack_old, rep);
+	struct ack *acks = kcp->acks;
+	acks_sort(acks, rep, n);
+	uint32_t at[3] = {0, old, rep}, end[3] = {old, rep, n};
 	bool open = false;
 	h->cmd = KCP_CMD_ACK;
-	for (uint32_t i = 0; i < kcp->ack_n; i++) {
-		struct ack a = kcp->acks[i];
-		bool covered = before(a.sn, kcp->rcv_nxt);
-		if (i < rep && covered)
-			continue; /* una covers it now */
-		if (open && a.sn == h->sn + h->frg + 1u &&
-		    h->frg < ACK_RUN_MAX) {
-			h->frg++;
-			h->ts = a.ts;
-		} else {
-			if (open)
-				emit_ctl(kcp, h);
-			open = true;
-			h->sn = a.sn;
-			h->ts = a.ts;
-			h->frg = 0;
+	for (;;) {
+		int k = -1;
+		for (int j = 0; j < 3; j++) {
+			if (at[j] < end[j] &&
+			    (k < 0 || before(acks[at[j]].sn, acks[at[k]].sn)))
+				k = j;
 		}
-		/* Kept in order: the list stays oldest first. */
-		if (!kcp->rate_on || covered || i < old)
-			continue;
-		if (i < rep)
-			keep_old++; /* its second copy went: one more to go */
-		kcp->acks[keep++] = a;
+		if (k < 0)
+			break;
+		uint32_t i = at[k]++;
+		if (i < rep && before(acks[i].sn, kcp->rcv_nxt))
+			continue; /* una covers it now */
+		run_add(kcp, h, &open, &acks[i]);
 	}
 	if (open)
 		emit_ctl(kcp, h);
 	h->frg = 0;
+	/* What goes again (RATE): an ack above rcv_nxt, but for the last
+	 * copies. Kept in order, the spans stay sorted. */
+	uint32_t keep = 0, keep_old = 0;
+	for (uint32_t i = old; kcp->rate_on && i < n; i++) {
+		if (before(acks[i].sn, kcp->rcv_nxt))
+			continue;
+		if (i < rep)
+			keep_old++; /* its second copy went: one more to go */
+		acks[keep++] = acks[i];
+	}
 	kcp->ack_n = kcp->ack_rep = keep;
 	kcp->ack_old = keep_old;
 }
