@@ -212,6 +212,9 @@ static void test_trim_keeps_unread(void)
 	CHECK(sim_run(&s, 60000, false) == SIM_DONE);
 	CHECK(sim_streams_equal(&s));
 	for (int i = 0; i < 2; i++) {
+		/* A duplicate's ack may still wait for its flush (kcp_trim
+		 * keeps acks not sent yet). */
+		kcp_flush(s.ep[i].kcp, sim_now32(&s));
 		kcp_trim(s.ep[i].kcp);
 		check_idle(s.ep[i].kcp, idle);
 	}
