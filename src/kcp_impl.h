@@ -127,7 +127,7 @@ struct kcp {
 	bool rack_set, rack_in_set;
 	uint32_t rack_ts, rack_sn, rack_rtt; /* rack_rtt: that one's RTT */
 	uint32_t rack_in_ts, rack_in_sn;
-	uint32_t reo_wnd, reo_seen;
+	uint32_t reo_wnd, reo_seen, reo_widened;
 	bool dead;
 	bool probe_armed;
 	uint32_t probe_ts, probe_wait;
@@ -265,7 +265,11 @@ static inline bool kcp_reo_held(const struct kcp *kcp, const struct seg *s)
 static inline uint32_t kcp_reo_deadline(const struct kcp *kcp,
 					const struct seg *s)
 {
-	return s->ts + kcp->rack_rtt + umax(kcp->reo_wnd, kcp->rtt.srtt8 / 32);
+	uint32_t t =
+	    s->ts + kcp->rack_rtt + umax(kcp->reo_wnd, kcp->rtt.srtt8 / 32);
+	/* Before the retransmit timer at the latest: the later arrivals say
+	 * it is lost, and the timer would back the RTO off besides. */
+	return before(t, s->resendts) ? t : s->resendts - 1;
 }
 
 /* How many segments may be in flight (NONE, CLASSIC): kcp_cc.c decides. */

@@ -19,6 +19,21 @@ enum ack_kind {
 #define REO_KEEP_RTTS 16u
 #define REO_KEEP_MIN  1000u
 
+/* The reorder window learnt from one arrival: at most a quarter of the
+ * min RTT (RACK's step), not of SRTT, which startup's queue inflates: an
+ * ack datagram lost on the way back makes an arrival look late, and one
+ * "41 ms late" at a 207 ms SRTT held losses on a 100 ms path past the
+ * retransmit timer. Needless resends widen it further, up to one SRTT
+ * (RFC 8985's bound): a quarter was too narrow for a 20 ms path with
+ * 0-6 ms of jitter each way, which reorders by up to 6 ms plus the
+ * queue's packing (3,163 fast resends in 10 s, nearly all needless). */
+static uint32_t reo_step(const struct kcp *kcp)
+{
+	if (kcp->rate_on && kcp->rate.min_rtt_valid)
+		return kcp->rate.min_rtt / 4;
+	return kcp->rtt.valid ? kcp->rtt.srtt8 / 32 : 0;
+}
+
 /* (ts, sn) of one transmission is newer than (ts0, sn0)'s: sent later, or
  * in the same ms after it (a flush sends in sn order). */
 static bool sent_after(uint32_t ts, uint32_t sn, uint32_t ts0, uint32_t sn0)
@@ -28,11 +43,10 @@ static bool sent_after(uint32_t ts, uint32_t sn, uint32_t ts0, uint32_t sn0)
 
 /* A transmission sent at ts arrived (an exact echo). Arriving in a later
  * datagram than one sent after it is reordering, by the send times'
- * distance: the reorder window grows to cover it, up to a quarter of the
- * smoothed RTT (RFC 8985's bound: beyond it, waiting costs more than a
- * needless resend). Within a datagram the acks come sorted by sn, so
- * their order says nothing; nor does it matter: a segment acked in the
- * same call as the ones above it was never a hole. */
+ * distance: the reorder window grows to cover it (up to reo_step). Within a
+ * datagram the acks come sorted by sn, so their order says nothing; nor does it
+ * matter: a segment acked in the same call as the ones above it was never a
+ * hole. */
 static void note_arrival(struct kcp *kcp, uint32_t sn, uint32_t ts,
 			 uint32_t now)
 {
@@ -45,8 +59,7 @@ static void note_arrival(struct kcp *kcp, uint32_t sn, uint32_t ts,
 	if (!kcp->rack_in_set ||
 	    sent_after(ts, sn, kcp->rack_in_ts, kcp->rack_in_sn))
 		return;
-	uint32_t cap = kcp->rtt.valid ? kcp->rtt.srtt8 / 32 : 0;
-	uint32_t want = umin(kcp->rack_in_ts - ts + 1, cap);
+	uint32_t want = umin(kcp->rack_in_ts - ts + 1, reo_step(kcp));
 	if (kcp->reo_wnd < want)
 		kcp->reo_wnd = want;
 	kcp->reo_seen = now;
@@ -61,9 +74,14 @@ static void reo_widen(struct kcp *kcp, uint32_t now)
 {
 	if (kcp->reo_wnd == 0)
 		return; /* a late timer, an ack lost: not reordering */
-	uint32_t cap = kcp->rtt.valid ? kcp->rtt.srtt8 / 32 : 0;
-	kcp->reo_wnd = umax(kcp->reo_wnd, umin(kcp->reo_wnd * 2, cap));
 	kcp->reo_seen = now;
+	/* Once per round trip: one datagram may prove a whole burst's
+	 * resends needless (RFC 8985 likewise). */
+	uint32_t srtt = kcp->rtt.srtt8 / 8;
+	if (now - kcp->reo_widened < srtt)
+		return;
+	kcp->reo_widened = now;
+	kcp->reo_wnd = umax(kcp->reo_wnd, umin(kcp->reo_wnd * 2, srtt));
 }
 
 /* The reorder window in force: none once reordering was not seen for a

@@ -82,9 +82,9 @@ void kcp_lo_cut(struct kcp_rate *r)
 	uint64_t flight = r->bw;
 	if (r->round_rtt_n > 0) {
 		uint64_t mean = r->round_rtt_sum / r->round_rtt_n;
-		if (mean > r->min_rtt)
-			flight =
-			    flight * mean / (r->min_rtt > 1 ? r->min_rtt : 1);
+		uint32_t base = kcp_rate_base_rtt(r);
+		if (mean > base)
+			flight = flight * mean / base;
 	}
 	/* At most one BDP of what was delivered: a queue over 0.43 x min
 	 * RTT (a rate drop's: 500 ms on a 100 ms path) would outlast 0.7 x
@@ -112,10 +112,8 @@ void kcp_lo_grow(struct kcp_rate *r)
 		return;
 	if (r->min_rtt_valid && r->app_limited_until == 0 &&
 	    r->bw_lo < 2 * r->bw) {
-		uint32_t rtt = r->min_rtt > KCP_RATE_BDP_RTT_FLOOR
-				   ? r->min_rtt
-				   : KCP_RATE_BDP_RTT_FLOOR;
-		r->bw_lo += (uint64_t)r->lo_inc * r->mss * 1000 / rtt;
+		r->bw_lo +=
+		    (uint64_t)r->lo_inc * r->mss * 1000 / kcp_rate_base_rtt(r);
 		r->lo_inc++;
 	}
 	/* Released once it regrew to the estimate (the link is full, no

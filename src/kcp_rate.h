@@ -109,6 +109,11 @@ struct kcp_rate {
 	bool lo_freed;
 	bool min_rtt_valid;
 	uint32_t min_rtt, min_rtt_ts;
+	/* The path's jitter: the mean |difference| between the first RTT
+	 * samples of successive ack datagrams, x16 (RFC 3550's estimator);
+	 * this datagram's first sample and the last datagram's (0: none). */
+	uint32_t jitter16, call_rtt, last_call_rtt;
+	uint32_t last_round_max_rtt; /* the last round's highest sample */
 
 	/* state machine */
 	uint64_t full_bw;
@@ -169,6 +174,10 @@ void kcp_rate_leave_path(struct kcp_rate *r);
  * drain the in-flight cap lets it grow by the gain within a round trip,
  * faster than SRTT follows (0: no bound known). */
 uint32_t kcp_rate_rtt_bound(const struct kcp_rate *r);
+
+/* The round trip with no queue, for windows: min RTT, plus on a jittery
+ * path the jitter's mean share (at least KCP_RATE_BDP_RTT_FLOOR). */
+uint32_t kcp_rate_base_rtt(const struct kcp_rate *r);
 
 /* The AIMD bound (kcp_lo.c), from end_round() in PROBE_BW: a congestion
  * signal cuts it (bw already restarted from the delivery); a round
