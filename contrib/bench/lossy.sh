@@ -36,6 +36,8 @@ LAB_SCENARIOS=(
 	"0.02 150 100"
 	"0.05 50 50"
 	"0.10 100 20"
+	"0 10 50 3"
+	"0.01 50 50 3"
 )
 # ours-nc: the sample configs + kcp.nc = 1 (no congestion window), to show
 # how much of ours-sample's result is its loss-based congestion control
