@@ -240,6 +240,7 @@ void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st)
 		st->pacing_rate = kcp->rate.pacing_rate;
 		st->bw_est = kcp->rate.bw;
 		st->min_rtt_ms = kcp->rate.min_rtt;
+		st->jitter_us = kcp->rate.jitter16 * 1000 / 16;
 		st->cc_state = kcp->rate.state;
 		st->queue_signals = kcp->rate.queue_signals;
 		st->loss_signals = kcp->rate.loss_signals;

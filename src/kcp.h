@@ -217,6 +217,7 @@ struct kcp_stats {
 	 * estimate in payload bytes/s, min RTT in ms, enum kcp_cc_state. */
 	uint64_t pacing_rate, bw_est;
 	uint32_t min_rtt_ms, cc_state;
+	uint32_t jitter_us; /* RFC 3550 estimate of the RTT's jitter */
 	uint32_t queue_signals, loss_signals; /* congestion answered */
 };
 void kcp_get_stats(const struct kcp *kcp, struct kcp_stats *st);

@@ -98,7 +98,7 @@ void kcp_lo_cut(struct kcp_rate *r)
 	 * (`FAIRX=1` mean 0.77 cut from the flight, 0.81 from the window
 	 * released; at 0.85 x of it 0.79, at 1 x 0.75, scaled by the
 	 * queue as the flight is 0.76). Not on a path whose equal share
-	 * holds the flow (path_share): the share keeps them equal, and
+	 * holds the flow (kcp_path_share): the share keeps them equal, and
 	 * the deeper cut only idled the link (two flows on one path: sum
 	 * 46.9-47.9 of 50 Mbit/s, 48.1-48.5 without it). */
 	if (failed && r->fair == UINT64_MAX)

@@ -394,8 +394,9 @@ void kcp_flush(struct kcp *kcp, uint32_t now)
 	 * which in PROBE_RTT is full too): what is measured until
 	 * this flight is delivered says how fast we wrote or the peer read,
 	 * not how fast the path is. Such a flow also gives up its place in
-	 * the path's equal share (kcp_rate.c, path_share): counted there, a
-	 * slow reader's small estimate held the others to half the link. */
+	 * the path's equal share (kcp_share.c, kcp_path_share): counted
+	 * there, a slow reader's small estimate held the others to half the
+	 * link. */
 	bool out = kcp->snd_nxt == kcp->snd_end;
 	if (kcp->rate_on &&
 	    ((out && !rate_cwnd_full(kcp)) || (!out && peer_window_full(kcp))))

@@ -26,6 +26,7 @@
 #define MIN_CWND	      4u
 #define CWND_HEADROOM	      4u /* segments above gain x BDP: ack clumping */
 #define QUEUE_FLOOR	      4u /* ms: RTT rises below this are timer noise */
+#define JITTER_FLOOR_MS	      1u /* the jitter estimate's floor: the clock's */
 #define QUEUE_ROUNDS	      3u /* rounds of standing queue => we overestimate */
 #define STARTUP_QUEUE_SAMPLES 8u  /* samples in a row above: a queue stands */
 #define STARTUP_QUEUE_DIV     8u  /* startup ends at a queue of min RTT / 8, */
@@ -37,7 +38,6 @@
 #define BDP_RTT_FLOOR	      KCP_RATE_BDP_RTT_FLOOR
 #define BW_SLOT_MS	      10u /* shortest slot of the bandwidth max filter */
 #define CYCLE_LEN	      8u
-#define BULK_ROUNDS	      32u /* path_share: rounds unmarked to count as bulk */
 #define DRAIN_MAX_RTTS	      3u
 #define PROBE_DOWN_MAX_RTTS   2u /* the 0.75 phase's longest, in min RTTs */
 /* x/256: with the bound on, pace above what the window allows, so that
@@ -80,7 +80,7 @@ void kcp_rate_init(struct kcp_rate *r, uint32_t mss, uint32_t seed)
 	r->cwnd_gain = STARTUP_GAIN;
 	r->fair = UINT64_MAX;
 	r->bw_lo = UINT64_MAX;
-	r->app_limited_round = 0u - BULK_ROUNDS; /* never marked */
+	r->app_limited_round = 0u - KCP_BULK_ROUNDS; /* never marked */
 	r->cwnd = INIT_CWND;
 	/* No RTT known: pace as if it were 1 ms, which leaves the initial
 	 * window to the cwnd alone. */
@@ -170,83 +170,12 @@ void kcp_rate_on_ack(struct kcp_rate *r, const struct kcp_rate_tx *tx,
 		r->app_limited_until = 0;
 }
 
-/* The shared minimum, when there is one, is the flow's. */
-static void path_pull(struct kcp_rate *r)
-{
-	const struct kcp_path *p = r->path;
-	if (p == NULL || !p->min_rtt_valid)
-		return;
-	r->min_rtt_valid = true;
-	r->min_rtt = p->min_rtt;
-	r->min_rtt_ts = p->min_rtt_ts;
-}
-
-static void path_push(struct kcp_rate *r)
-{
-	struct kcp_path *p = r->path;
-	if (p == NULL || !r->min_rtt_valid)
-		return;
-	p->min_rtt_valid = true;
-	p->min_rtt = r->min_rtt;
-	p->min_rtt_ts = r->min_rtt_ts;
-}
-
-/* Why an equal share per peer: each flow's probe is multiplicative (1.25
- * x its own estimate) and its answer to a queue resets it to what it
- * delivered, i.e. to its current share, so two flows kept whatever split
- * they had (0.58-0.95 between runs in the lab). Flows to one peer know of
- * each other through the path: none of the bulk ones paces above the mean
- * of their estimates. The larger flow is held there while the smaller
- * one's probes find the room it left; the sum of their estimates still
- * finds the link's rate as before. Flows short of data (interactive
- * ones) count for nothing and are not held. */
-static void path_share(struct kcp_rate *r)
-{
-	struct kcp_path *p = r->path;
-	if (p == NULL)
-		return;
-	/* Bulk: not short of data nor held by the peer's window for
-	 * BULK_ROUNDS. A slow reader's sender is clear of both at times
-	 * (between a flight's delivery and the next flush; for rounds after
-	 * a PROBE_RTT let the reader catch up), and counted then with its
-	 * small estimate it held the flow beside it to the mean
-	 * (test_slow_reader: 43 of 49 Mbit/s). A bulk flow is
-	 * never marked, so the wait costs it nothing. And PROBE_RTT's small
-	 * cwnd may bind before the peer's window does, making a slow
-	 * reader's flow look path-limited (it held the other to 16 of 48):
-	 * what a flow was before the probe it stays through it. */
-	if (r->state != KCP_STATE_PROBE_RTT) {
-		bool bulk = r->filled && r->state != KCP_STATE_STARTUP &&
-			    r->app_limited_until == 0 &&
-			    r->rounds - r->app_limited_round >= BULK_ROUNDS;
-		uint64_t bw = bulk ? r->bw : 0;
-		p->bw_sum = p->bw_sum - r->path_bw + bw;
-		p->bulk_n = p->bulk_n - r->path_bulk + bulk;
-		r->path_bw = bw;
-		r->path_bulk = bulk;
-	}
-	r->fair =
-	    r->path_bulk && p->bulk_n > 1 ? p->bw_sum / p->bulk_n : UINT64_MAX;
-}
-
-void kcp_rate_leave_path(struct kcp_rate *r)
-{
-	struct kcp_path *p = r->path;
-	if (p == NULL)
-		return;
-	p->bw_sum -= r->path_bw;
-	p->bulk_n -= r->path_bulk;
-	r->path_bw = 0;
-	r->path_bulk = false;
-	r->fair = UINT64_MAX;
-}
-
 void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
 {
-	path_pull(r);
+	kcp_path_pull(r);
 	if (rtt == 0)
 		rtt = 1; /* same-ms ack: the clock's resolution */
-	if (r->call_rtt == 0)
+	if (r->call_rtt == 0 || rtt < r->call_rtt)
 		r->call_rtt = rtt;
 	if (rtt > r->round_max_rtt)
 		r->round_max_rtt = rtt;
@@ -268,13 +197,13 @@ void kcp_rate_on_rtt(struct kcp_rate *r, uint32_t rtt, uint32_t now)
 	if (r->min_rtt_valid && rtt > r->min_rtt &&
 	    rtt <= r->min_rtt + MIN_RTT_SLACK) {
 		r->min_rtt_ts = now;
-		path_push(r);
+		kcp_path_push(r);
 	}
 	if (!r->min_rtt_valid || rtt <= r->min_rtt) {
 		r->min_rtt_valid = true;
 		r->min_rtt = rtt;
 		r->min_rtt_ts = now;
-		path_push(r);
+		kcp_path_push(r);
 	}
 }
 
@@ -353,10 +282,30 @@ static void bw_forget(struct kcp_rate *r, uint32_t now, uint32_t since_ts,
 	r->bw = bw;
 }
 
+/* Jitter shortens some ack spans and lengthens others by as much; the
+ * max filter keeps the shortest, so on a jittery path the estimate read
+ * the link's rate x span / (span - the jitter's spread): the sim's 50
+ * Mbit/s link with 0-6 ms each way, 51-52 Mbit/s, a queue stacked every
+ * cycle and the AIMD cut answered it every 2-3 s (45.5 Mbit/s at 1%
+ * loss). Each span is lengthened by ~the spread, 3 x the jitter estimate
+ * (RFC 3550's mean difference is ~0.3 x the spread), less its floor
+ * without jitter (~1 ms: the millisecond clock). Capped at an eighth of
+ * the span: the probe's 1.25 x must still be able to raise the estimate,
+ * or a short path with a large jitter would shrink it every cycle (0-6
+ * ms each way on a 14 ms path: 3.2 Mbit/s uncapped). */
+static uint32_t jitter_slack(const struct kcp_rate *r, uint32_t span)
+{
+	uint32_t floor16 = 16 * JITTER_FLOOR_MS;
+	uint32_t excess16 = r->jitter16 > floor16 ? r->jitter16 - floor16 : 0;
+	uint32_t slack = 3 * excess16 / 16;
+	return slack < span / 8 ? slack : span / 8;
+}
+
 static void take_sample(struct kcp_rate *r)
 {
 	r->have_sample = false;
 	uint32_t ack_elapsed = r->delivered_ts - r->prior_ts;
+	ack_elapsed += jitter_slack(r, ack_elapsed);
 	uint32_t interval = max32(r->send_elapsed, ack_elapsed);
 	/* Shorter than a round trip: acks compressed in the network or in a
 	 * batch, not a rate the path can sustain. */
@@ -393,7 +342,7 @@ static void round_sample(struct kcp_rate *r)
 static uint64_t compensate(const struct kcp_rate *r, uint64_t v);
 
 /* The bandwidth the outputs come from: the estimate, held to an equal
- * share of the path's (path_share); after a congestion signal the AIMD
+ * share of the path's (kcp_path_share); after a congestion signal the AIMD
  * window per min RTT instead (kcp_lo.c), held near that share. */
 static uint64_t model_bw(const struct kcp_rate *r)
 {
@@ -431,10 +380,12 @@ static uint32_t bdp_segs(const struct kcp_rate *r, uint32_t gain)
  * path with 0-6 ms each way: mean 25, min 16, estimate 2.7), so 4 x. A
  * delay signal without it read jitter as a standing queue: that path
  * answered a "queue" every 3 rounds and ran at 6.6 of 50 Mbit/s (the
- * lab: 6.9 with +-3 ms). The estimate takes one sample per ack datagram:
- * samples of one datagram share its trip back, and datagrams a few ms
- * apart see the same queue, so the differences are the jitter's (without
- * jitter: the clock's and the peer's ack hold, under 1 ms; 4 x of it
+ * lab: 6.9 with +-3 ms). The estimate takes one sample per ack datagram,
+ * its lowest (the segment the peer held least; the first, the oldest,
+ * added the ack hold's 0-3 ms and random loss's gaps: 1-3 ms without
+ * jitter, ~1 now): samples of one datagram share its trip back, and
+ * datagrams a few ms apart see the same queue, so the differences are
+ * the jitter's (without jitter: the clock's, ~1 ms; 4 x of it
  * stays below the floors of the thresholds). */
 static uint32_t jitter_room(const struct kcp_rate *r)
 {
@@ -662,14 +613,14 @@ static void update_state(struct kcp_rate *r, uint32_t inflight, uint32_t lost,
 			   r->rounds != r->probe_rtt_round) {
 			/* Another flow to the peer may have ended its probe
 			 * a moment ago with a lower figure: keep that. */
-			path_pull(r);
+			kcp_path_pull(r);
 			bool fresh = r->path != NULL && r->min_rtt_valid &&
 				     now - r->min_rtt_ts < MIN_RTT_WINDOW / 2;
 			if (r->probe_min_rtt != UINT32_MAX &&
 			    (!fresh || r->probe_min_rtt < r->min_rtt))
 				r->min_rtt = r->probe_min_rtt;
 			r->min_rtt_ts = now;
-			path_push(r);
+			kcp_path_push(r);
 			if (r->filled) {
 				enter_probe_bw(r, now);
 			} else {
@@ -760,7 +711,7 @@ uint32_t kcp_rate_rtt_bound(const struct kcp_rate *r)
 void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t lost,
 		     uint32_t now)
 {
-	path_pull(r);
+	kcp_path_pull(r);
 	if (r->call_rtt != 0) {
 		if (r->last_call_rtt != 0) {
 			uint32_t a = r->call_rtt, b = r->last_call_rtt;
@@ -778,6 +729,6 @@ void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t lost,
 		end_round(r, now);
 	}
 	update_state(r, inflight, lost, now);
-	path_share(r);
+	kcp_path_share(r);
 	set_outputs(r);
 }

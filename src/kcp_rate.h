@@ -36,8 +36,8 @@ struct kcp_path {
 	uint32_t min_rtt, min_rtt_ts;
 	/* The bulk flows (past startup, neither short of data nor held by
 	 * the receiver's window) and the sum of their bandwidth estimates:
-	 * none of them paces above an equal share of it (path_share in
-	 * kcp_rate.c). */
+	 * none of them paces above an equal share of it (kcp_path_share in
+	 * kcp_share.c). */
 	uint64_t bw_sum;
 	uint32_t bulk_n;
 };
@@ -109,9 +109,9 @@ struct kcp_rate {
 	bool lo_freed;
 	bool min_rtt_valid;
 	uint32_t min_rtt, min_rtt_ts;
-	/* The path's jitter: the mean |difference| between the first RTT
+	/* The path's jitter: the mean |difference| between the lowest RTT
 	 * samples of successive ack datagrams, x16 (RFC 3550's estimator);
-	 * this datagram's first sample and the last datagram's (0: none). */
+	 * this datagram's lowest sample and the last datagram's (0: none). */
 	uint32_t jitter16, call_rtt, last_call_rtt;
 	uint32_t last_round_max_rtt; /* the last round's highest sample */
 
@@ -178,6 +178,15 @@ uint32_t kcp_rate_rtt_bound(const struct kcp_rate *r);
 /* The round trip with no queue, for windows: min RTT, plus on a jittery
  * path the jitter's mean share (at least KCP_RATE_BDP_RTT_FLOOR). */
 uint32_t kcp_rate_base_rtt(const struct kcp_rate *r);
+
+/* Sharing the peer's path (kcp_share.c): pull takes the path's minimum
+ * RTT, push gives it ours; share adds this flow to the bulk flows' sums
+ * and sets its equal share (r->fair). A flow counts as bulk once
+ * KCP_BULK_ROUNDS rounds passed with nothing marking it short of data. */
+#define KCP_BULK_ROUNDS 32u
+void kcp_path_pull(struct kcp_rate *r);
+void kcp_path_push(struct kcp_rate *r);
+void kcp_path_share(struct kcp_rate *r);
 
 /* The AIMD bound (kcp_lo.c), from end_round() in PROBE_BW: a congestion
  * signal cuts it (bw already restarted from the delivery); a round

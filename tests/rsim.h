@@ -335,7 +335,7 @@ static inline bool run_traced(struct rsim *s, struct rflow *f, uint64_t until)
 		printf(
 		    "t %5llu gp %5.1f offered %5.1f qdrops %4llu | %-9s bw "
 		    "%5.1f pace %5.1f cwnd %4u infl %4u rmt %4u srtt %3u "
-		    "rtx %llu+%llu (%llu needless) sig %u+%u q %3.0f\n",
+		    "rtx %llu+%llu (%llu needless) sig %u+%u q %3.0f j %.1f\n",
 		    (unsigned long long)s->now,
 		    mbit((double)(f->rx_bytes - rx0) / dt),
 		    mbit((double)(l1.offered - l0.offered) / dt),
@@ -346,7 +346,8 @@ static inline bool run_traced(struct rsim *s, struct rflow *f, uint64_t until)
 		    (unsigned long long)st.segs_fast_retrans,
 		    (unsigned long long)st.segs_spurious, st.queue_signals,
 		    st.loss_signals,
-		    (double)memlink_queue_us(s->link, 0, s->now) / 1000);
+		    (double)memlink_queue_us(s->link, 0, s->now) / 1000,
+		    (double)st.jitter_us / 1000);
 		if (strcmp(getenv("RDEBUG"), "2") == 0)
 			trace_all(s);
 	}

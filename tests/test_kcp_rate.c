@@ -52,8 +52,9 @@ static void test_random_loss(void)
 	CHECK(qmax < 2 * DELAY_MS);
 }
 
-/* The sender's resends in the measured span. */
-struct resends {
+/* The measured span's goodput (bytes/ms) and the sender's resends. */
+struct steady {
+	double gp;
 	uint64_t fast, timeout, needless;
 };
 
@@ -64,7 +65,7 @@ struct resends {
  * on a short path, under half of one on average).
  * Returns the goodput from 0 s (bytes/ms), startup included. */
 static double steady_flow(const char *what, const struct memlink_cfg *l,
-			  uint64_t seed, uint64_t warm_ms, struct resends *out)
+			  uint64_t seed, uint64_t warm_ms, struct steady *out)
 {
 	struct rsim s;
 	struct kcp_config c = rate_cfg();
@@ -88,6 +89,7 @@ static double steady_flow(const char *what, const struct memlink_cfg *l,
 	kcp_get_stats(f->tx, &tx);
 	kcp_get_stats(f->rx, &rx);
 	if (out != NULL) {
+		out->gp = gp;
 		out->fast = tx.segs_fast_retrans - tx0.segs_fast_retrans;
 		out->timeout = tx.segs_retrans - tx0.segs_retrans;
 		out->needless = tx.segs_spurious - tx0.segs_spurious;
@@ -166,8 +168,10 @@ static void test_heavy_random_loss(void)
  * that reordering was resent: with a skip count alone (5fc0524), at 0-3
  * ms, 5,113 of 5,116, 4,909 of 5,264 and 4,760 of 6,749 resends were
  * needless, and every case missed the goals (40.8, 40.5, 41.2 Mbit/s;
- * wire 1.158, 1.164, 1.201). Now 46.5, 45.9, 45.3; 1.018, 1.030, 1.071;
- * none needless. */
+ * wire 1.158, 1.164, 1.201). Now 49.1, 49.1, 49.0; 1.015, 1.024, 1.066;
+ * none needless. Jitter also made the bandwidth estimate read high (46.7,
+ * 48.7, 47.6 before jitter_slack in kcp_rate.c): with the default 0-3 ms,
+ * the goodput must come within 4% of the link's rate. */
 static void test_reordering(void)
 {
 	const char *env = getenv("JITTER");
@@ -179,7 +183,7 @@ static void test_reordering(void)
 		char what[64];
 		snprintf(what, sizeof(what), "%u%% loss, 0-%u ms jitter",
 			 loss_ppm[i] / 10000, jit);
-		struct resends r;
+		struct steady r;
 		steady_flow(what, &l, 23, 5000, &r);
 		printf("  resends %llu fast + %llu timeout, %llu of them "
 		       "needless\n",
@@ -193,6 +197,8 @@ static void test_reordering(void)
 		/* Segments the window held go by RACK's timer, not the
 		 * retransmit timeout (59 timeouts at 5% without it). */
 		CHECK(r.timeout * 50 <= r.fast);
+		if (env == NULL)
+			CHECK(r.gp >= 0.96 * l.rate_bpms);
 	}
 	/* A short path whose jitter is a large part of its RTT: 14-26 ms,
 	 * 20 on average (the lab's 20 ms cell with +-3 ms each way ran at
@@ -202,7 +208,7 @@ static void test_reordering(void)
 	struct memlink_cfg l = bottleneck(0);
 	l.delay_ms = 7;
 	l.jitter_ms = sj != NULL ? (uint32_t)atoi(sj) : 6;
-	struct resends r;
+	struct steady r;
 	steady_flow("0% loss, 14-26 ms", &l, 29, 5000, &r);
 	printf("  resends %llu fast + %llu timeout, %llu of them needless\n",
 	       (unsigned long long)r.fast, (unsigned long long)r.timeout,
