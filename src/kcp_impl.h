@@ -262,6 +262,14 @@ static inline bool kcp_reo_held(const struct kcp *kcp, const struct seg *s)
 	return kcp->cfg.resend > 0 && !s->fast && s->fastack >= kcp->cfg.resend;
 }
 
+/* Declared lost (fast retransmit or RACK's timer): resent at the next
+ * flush, and out of the pipe until then (lost_live). */
+static inline void kcp_mark_lost(struct kcp *kcp, struct seg *s)
+{
+	s->fast = true;
+	kcp->lost_live++;
+}
+
 static inline uint32_t kcp_reo_deadline(const struct kcp *kcp,
 					const struct seg *s)
 {

@@ -420,8 +420,7 @@ int kcp_input(struct kcp *kcp, const unsigned char *data, size_t len,
 			if (s->fastack < kcp->cfg.resend)
 				continue;
 			if (max_ts - s->ts >= reo) {
-				s->fast = true;
-				kcp->lost_live++;
+				kcp_mark_lost(kcp, s);
 				kcp->fast_pending = true;
 			} else if (kcp->resend_set) {
 				/* (unset: the next flush rescans anyway) */

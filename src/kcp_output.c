@@ -170,12 +170,10 @@ static void retransmit_scan(struct kcp *kcp, struct hdr *h, uint32_t now)
 			continue;
 		if (kcp_reo_held(kcp, s)) {
 			uint32_t due = kcp_reo_deadline(kcp, s);
-			if (after_eq(now, due)) {
-				s->fast = true;
-				kcp->lost_live++;
-			} else {
+			if (after_eq(now, due))
+				kcp_mark_lost(kcp, s);
+			else
 				kcp_arm_resend(kcp, due, now);
-			}
 		}
 		if ((s->fast || after_eq(now, s->resendts)) &&
 		    !pace_ok(kcp, now)) {

@@ -382,8 +382,8 @@ static uint32_t bdp_segs(const struct kcp_rate *r, uint32_t gain)
  * answered a "queue" every 3 rounds and ran at 6.6 of 50 Mbit/s (the
  * lab: 6.9 with +-3 ms). The estimate takes one sample per ack datagram,
  * its lowest (the segment the peer held least; the first, the oldest,
- * added the ack hold's 0-3 ms and random loss's gaps: 1-3 ms without
- * jitter, ~1 now): samples of one datagram share its trip back, and
+ * carried the ack hold's 0-3 ms and read 1-3 ms under random loss
+ * without jitter, ~1 ms now): samples of one datagram share its trip back, and
  * datagrams a few ms apart see the same queue, so the differences are
  * the jitter's (without jitter: the clock's, ~1 ms; 4 x of it
  * stays below the floors of the thresholds). */
@@ -403,9 +403,9 @@ static uint32_t queue_thresh(const struct kcp_rate *r)
 }
 
 /* Jitter larger than the room a queue signal leaves: the path's RTT is
- * then more the jitter than the minimum. (Random loss alone puts the
- * estimate at 1-3 ms: gaps in the acks; a long path's room stays the
- * larger, and its windows and timers as they were.) */
+ * then more the jitter than the minimum. (A long path's room, a quarter
+ * of its min RTT, stays the larger: its windows and timers are as they
+ * were.) */
 static bool jittery(const struct kcp_rate *r)
 {
 	return jitter_room(r) > queue_room(r);
@@ -708,19 +708,24 @@ uint32_t kcp_rate_rtt_bound(const struct kcp_rate *r)
 	    jit, (uint32_t)((uint64_t)r->min_rtt * STARTUP_GAIN / GAIN_UNIT));
 }
 
+/* RFC 3550's estimator, one sample per input call (ack datagram): the
+ * difference between its lowest RTT and the last call's (jitter_room). */
+static void jitter_update(struct kcp_rate *r)
+{
+	uint32_t a = r->call_rtt, b = r->last_call_rtt;
+	if (a == 0)
+		return; /* no RTT sample in this call */
+	if (b != 0)
+		r->jitter16 += (a > b ? a - b : b - a) - r->jitter16 / 16;
+	r->last_call_rtt = a;
+	r->call_rtt = 0;
+}
+
 void kcp_rate_update(struct kcp_rate *r, uint32_t inflight, uint32_t lost,
 		     uint32_t now)
 {
 	kcp_path_pull(r);
-	if (r->call_rtt != 0) {
-		if (r->last_call_rtt != 0) {
-			uint32_t a = r->call_rtt, b = r->last_call_rtt;
-			r->jitter16 +=
-			    (a > b ? a - b : b - a) - r->jitter16 / 16;
-		}
-		r->last_call_rtt = r->call_rtt;
-		r->call_rtt = 0;
-	}
+	jitter_update(r);
 	if (r->have_sample)
 		take_sample(r);
 	round_sample(r);
